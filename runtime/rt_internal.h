@@ -1,0 +1,73 @@
+/* Private to runtime/: the OpenCL-typed structs behind the opaque handles of climp_runtime.h. */
+#ifndef CLIMP_RT_INTERNAL_H
+#define CLIMP_RT_INTERNAL_H
+
+#define CL_USE_DEPRECATED_OPENCL_1_2_APIS
+#include <CL/cl.h>
+#include <pthread.h>
+
+#include "runtime/climp_runtime.h"
+
+struct climp_buffer {
+    climp_ctx *ctx;
+    cl_mem mem;
+    size_t bytes;
+    char name[64];
+};
+
+typedef struct rt_program {
+    char *source_name;
+    char *defines;
+    cl_program prog;
+    struct rt_program *next;
+} rt_program;
+
+struct climp_kernel {
+    rt_program *program;
+    char *name;
+    cl_kernel k;
+    int prof_index; /* row in the profiler table */
+    struct climp_kernel *next;
+};
+
+typedef struct rt_prof_row {
+    char kernel[96];
+    char label[96];
+    long calls;
+    double seconds;
+} rt_prof_row;
+
+struct climp_ctx {
+    climp_device_info info;
+    cl_platform_id platform;
+    cl_device_id device;
+    cl_context context;
+    cl_command_queue queue;
+    int binary_only;
+    char *binary_dir;
+    int fpga_variant;
+    rt_program *programs;
+    climp_kernel *kernels;
+    climp_counters counters;
+    uint64_t mem_current, mem_peak;
+    /* profiler */
+    int profile;
+    char label[96];
+    rt_prof_row *prof;
+    int prof_n, prof_cap;
+    /* GEMM state (runtime/gemm.c) */
+    void *gemm_state;
+    pthread_mutex_t lock;
+};
+
+/* Error helper: records a detail line for an OpenCL failure and returns the code. */
+climp_status rt_cl(cl_int err, const char *what);
+/* Build-option string used for every program (no fast-math). */
+const char *rt_build_options(void);
+/* Embedded or on-disk source text for a name (NULL if none); *len receives its length. */
+const char *rt_source_text(const char *name, size_t *len, char **owned);
+
+/* GEMM backend hook (runtime/gemm.c), called by climp_ctx_close. */
+void rt_gemm_release(climp_ctx *ctx);
+
+#endif

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Set up, configure, build and run the whole test suite with ctest.
+#   scripts/test.sh              Release build in build/
+#   scripts/test.sh --sanitize   AddressSanitizer + UBSan build in build-sanitize/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+build=build; extra=()
+if [ "${1:-}" = "--sanitize" ]; then build=build-sanitize; extra=(-DCLIMP_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo); shift; fi
+# PoCL: use the two cores, keep its kernel cache inside the build tree.
+export POCL_CACHE_DIR="${POCL_CACHE_DIR:-$PWD/$build/pocl-cache}"
+cmake -S . -B "$build" "${extra[@]}" >/dev/null
+cmake --build "$build" -j "$(nproc)"
+cd "$build"
+ctest --output-on-failure -j 1 "$@"
