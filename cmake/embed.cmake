@@ -2,8 +2,8 @@
 # Pure CMake (no Python in the build). The generated file lives in the build tree only.
 function(climp_embed_kernels out_file sources)
   set(script ${CMAKE_BINARY_DIR}/generated/embed_run.cmake)
-  file(WRITE ${script} "
-set(out \"/* generated from cl_kernels/*.cl by cmake/embed.cmake: do not edit */\\n#include <stddef.h>\\n\")
+  file(WRITE ${script} "set(SOURCES \"${sources}\")
+set(out \"/* generated from the cl_kernels folder by cmake/embed.cmake: do not edit */\\n#include <stddef.h>\\n\")
 set(table \"\")
 set(n 0)
 foreach(src \${SOURCES})
@@ -21,6 +21,6 @@ file(WRITE \${OUT}.tmp \"\${out}\")
 execute_process(COMMAND \${CMAKE_COMMAND} -E copy_if_different \${OUT}.tmp \${OUT})
 ")
   add_custom_command(OUTPUT ${out_file}
-    COMMAND ${CMAKE_COMMAND} -DOUT=${out_file} "-DSOURCES=${sources}" -P ${script}
+    COMMAND ${CMAKE_COMMAND} -DOUT=${out_file} -P ${script}
     DEPENDS ${sources} ${script} COMMENT "Embedding OpenCL kernel sources")
 endfunction()

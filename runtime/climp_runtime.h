@@ -1,7 +1,7 @@
 /* climp runtime: the only layer that sees OpenCL. Devices, contexts and queues, program JIT with
  * in-memory and on-disk binary caches, offline binaries, buffers and the activation arena, kernel
  * launch, GEMM dispatch, the profiler, status codes and logging.
- * model/ and trainer/ include this header and never <CL/cl.h>. Implementation: runtime/*.c. */
+ * model/ and trainer/ include this header and never <CL/cl.h>. Implementation: the .c files of runtime/. */
 #ifndef CLIMP_RUNTIME_H
 #define CLIMP_RUNTIME_H
 

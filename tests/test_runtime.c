@@ -1,0 +1,252 @@
+/* Runtime tests: status names, device selection, a kernel vs its C reference, the binary cache
+ * (a second process compiles nothing), binary-only mode, build-log reporting, arena, transfers. */
+#define _POSIX_C_SOURCE 200809L
+#include "tests/testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void axpy_ref(int n, float a, const float *x, float *y) {
+    for (int i = 0; i < n; i++) y[i] = a * x[i] + y[i];
+}
+
+static void test_status_names(void) {
+    climp_status code;
+    const char *name;
+    int n = 0;
+    for (int i = 0; climp_status_table(i, &code, &name); i++, n++) {
+        for (int j = 0; j < i; j++) {
+            climp_status c2;
+            const char *n2;
+            climp_status_table(j, &c2, &n2);
+            tu_check(c2 != code, "status code %d listed twice (%s, %s)", code, name, n2);
+            tu_check(strcmp(n2, name) != 0, "status name %s listed twice", name);
+        }
+    }
+    /* Every OpenCL 1.2-3.0 core code has a name. */
+    static const int core[] = {-1,  -2,  -3,  -4,  -5,  -6,  -7,  -8,  -9,  -10, -11, -12, -13,
+                               -14, -15, -16, -17, -18, -19, -30, -31, -32, -33, -34, -35, -36,
+                               -37, -38, -39, -40, -41, -42, -43, -44, -45, -46, -47, -48, -49,
+                               -50, -51, -52, -53, -54, -55, -56, -57, -58, -59, -60, -61, -62,
+                               -63, -64, -65, -66, -67, -68, -69, -70, -71, -72, -1001};
+    for (size_t i = 0; i < sizeof(core) / sizeof(core[0]); i++)
+        tu_check(strncmp(climp_status_name(core[i]), "UNKNOWN", 7) != 0, "code %d has no name",
+                 core[i]);
+    for (int c = CLIMP_ERR_INVALID_ARG; c > CLIMP_ERR_NAME_MAX_; c--)
+        tu_check(!strncmp(climp_status_name(c), "CLIMP_ERR_", 10), "project code %d unnamed", c);
+    tu_check(!strcmp(climp_status_name(-5), "CL_OUT_OF_RESOURCES"), "CL_OUT_OF_RESOURCES name");
+    tu_check(!strncmp(climp_status_name(-12345), "UNKNOWN_STATUS(-12345)", 22), "unknown code");
+    tu_check(n > 80, "status table has %d entries", n);
+}
+
+static void test_selection(void) {
+    climp_ctx *ctx = NULL;
+    climp_ctx_options o = {0};
+    o.device = "99:99";
+    tu_check(climp_ctx_open(&o, &ctx) == CLIMP_ERR_DEVICE_NOT_FOUND, "bad index refused");
+    tu_check(strstr(climp_error_detail(), "99:99") != NULL, "error names the selector");
+    o.device = "no-such-device-xyz";
+    tu_check(climp_ctx_open(&o, &ctx) == CLIMP_ERR_DEVICE_NOT_FOUND, "unmatched name refused");
+    climp_device_info *devs = NULL;
+    int n = 0;
+    CLIMP_CHECK(climp_devices_list(&devs, &n));
+    tu_check(n >= 1, "at least one device");
+    /* Select the first device by a substring of its name, in another case. */
+    char sub[64];
+    snprintf(sub, sizeof(sub), "%.6s", devs[0].name);
+    for (char *p = sub; *p; p++)
+        if (*p >= 'a' && *p <= 'z') *p = (char)(*p - 'a' + 'A');
+    o.device = sub;
+    tu_check(climp_ctx_open(&o, &ctx) == CLIMP_OK, "select by substring '%s'", sub);
+    if (ctx) tu_check(!strcmp(climp_ctx_info(ctx)->name, devs[0].name), "right device");
+    climp_ctx_close(ctx);
+    free(devs);
+}
+
+static int run_axpy(climp_ctx *ctx, const char *defines, int n, float a, float *out) {
+    tu_rng r;
+    tu_rng_seed(&r, 7);
+    float *x = tu_alloc_rand(&r, n + 5, -1, 1), *y = tu_alloc_rand(&r, n + 5, -1, 1);
+    climp_buffer *bx = tu_upload(ctx, "x", x, n + 5), *by = tu_upload(ctx, "y", y, n + 5);
+    climp_kernel *k = NULL;
+    climp_status s = climp_kernel_get(ctx, "selftest", defines, "selftest_axpy", &k);
+    if (s == CLIMP_OK) {
+        size_t gws = climp_round_up(n, 64), lws = 64;
+        climp_tview vx = climp_view_sub(climp_buffer_view(bx), 3, n);
+        climp_tview vy = climp_view_sub(climp_buffer_view(by), 5, n);
+        s = CLIMP_LAUNCH(ctx, k, 1, &gws, &lws, climp_arg_view(vx), climp_arg_view(vy),
+                         climp_arg_i32(n), climp_arg_f32(a));
+        if (s == CLIMP_OK) s = climp_view_read(ctx, vy, out, n);
+        float *ref = malloc(n * sizeof(float));
+        memcpy(ref, y + 5, n * sizeof(float));
+        axpy_ref(n, strstr(defines, "SCALE2=1") ? 2 * a : a, x + 3, ref);
+        if (s == CLIMP_OK) tu_check(tu_compare("axpy", out, ref, n, 1e-6f, 1e-6f) == 0, "axpy vs ref");
+        free(ref);
+    }
+    climp_buffer_destroy(bx);
+    climp_buffer_destroy(by);
+    free(x);
+    free(y);
+    return s;
+}
+
+static void test_kernel_and_buffers(climp_ctx *ctx) {
+    static const int sizes[] = {1, 7, 64, 1000, 4099};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        float *out = malloc(sizes[i] * sizeof(float));
+        tu_check(run_axpy(ctx, "", sizes[i], 0.75f, out) == CLIMP_OK, "axpy n=%d", sizes[i]);
+        free(out);
+    }
+    /* A view outside its buffer is refused before enqueueing. */
+    climp_buffer *b = NULL;
+    CLIMP_CHECK(climp_buffer_create(ctx, "small", 64, &b));
+    climp_kernel *k;
+    CLIMP_CHECK(climp_kernel_get(ctx, "selftest", "", "selftest_axpy", &k));
+    climp_tview bad = {b, 10, 10};
+    size_t g = 16;
+    long before = climp_ctx_counters(ctx).launches;
+    tu_check(CLIMP_LAUNCH(ctx, k, 1, &g, NULL, climp_arg_view(bad), climp_arg_view(bad),
+                          climp_arg_i32(10), climp_arg_f32(1)) == CLIMP_ERR_BUFFER_TOO_SMALL,
+             "out-of-range view refused");
+    tu_check(climp_ctx_counters(ctx).launches == before, "nothing enqueued");
+    float tmp[32];
+    tu_check(climp_buffer_read(ctx, b, 32, 64, tmp) == CLIMP_ERR_BUFFER_TOO_SMALL,
+             "read past end refused");
+    /* Memory accounting. */
+    tu_check(climp_ctx_mem_current(ctx) >= 64, "memory accounted");
+    climp_buffer_destroy(b);
+    /* Arena: sizing pass, reserve, reuse. */
+    climp_arena *a = NULL;
+    CLIMP_CHECK(climp_arena_create(ctx, "acts", 0, &a));
+    climp_tview v1, v2;
+    CLIMP_CHECK(climp_arena_alloc(a, 100, &v1));
+    CLIMP_CHECK(climp_arena_alloc(a, 1000, &v2));
+    size_t peak = climp_arena_peak_bytes(a);
+    tu_check(peak >= 1100 * 4 && v2.off % 64 == 0, "arena sizing pass (peak %zu)", peak);
+    CLIMP_CHECK(climp_arena_reserve(a, 0));
+    CLIMP_CHECK(climp_arena_alloc(a, 100, &v1));
+    size_t m = climp_arena_mark(a);
+    CLIMP_CHECK(climp_arena_alloc(a, 1000, &v2));
+    tu_check(climp_arena_alloc(a, 1 << 20, &v2) == CLIMP_ERR_ARENA_FULL, "arena full reported");
+    climp_arena_reset(a, m);
+    tu_check(climp_arena_alloc(a, 1000, &v2) == CLIMP_OK && v2.buf, "arena reuse after reset");
+    float ones[1000], back[1000];
+    for (int i = 0; i < 1000; i++) ones[i] = (float)i;
+    CLIMP_CHECK(climp_view_write(ctx, v2, ones, 1000));
+    CLIMP_CHECK(climp_view_read(ctx, v2, back, 1000));
+    tu_check(!memcmp(ones, back, sizeof(ones)), "arena view round trip");
+    climp_arena_destroy(a);
+}
+
+/* Child mode: open the device, fetch the kernels, print counters. */
+static int child(const char *mode) {
+    climp_ctx *ctx = NULL;
+    climp_ctx_options o = {0};
+    if (!strcmp(mode, "binonly")) o.kernel_binaries = getenv("TEST_BINDIR");
+    climp_status s = climp_ctx_open(&o, &ctx);
+    if (s) {
+        printf("open %s\n", climp_status_name(s));
+        return 3;
+    }
+    float out[100];
+    if (!strcmp(mode, "broken")) {
+        climp_kernel *k;
+        s = climp_kernel_get(ctx, "broken", "", "broken_kernel", &k);
+        printf("broken %s\n", climp_status_name(s));
+    } else if (!strcmp(mode, "binonly-missing")) {
+        o.kernel_binaries = getenv("TEST_BINDIR");
+        climp_ctx_close(ctx);
+        CLIMP_CHECK(climp_ctx_open(&o, &ctx));
+        climp_kernel *k;
+        s = climp_kernel_get(ctx, "selftest", "SCALE2=1", "selftest_axpy", &k);
+        printf("missing %s: %s\n", climp_status_name(s), climp_error_detail());
+    } else {
+        s = run_axpy(ctx, "", 100, 0.5f, out);
+        printf("axpy %s %.9g\n", climp_status_name(s), out[17]);
+    }
+    climp_counters c = climp_ctx_counters(ctx);
+    printf("compiles %ld loads %ld\n", c.source_compiles, c.binary_loads);
+    climp_ctx_close(ctx);
+    return 0;
+}
+
+static char *run_child(const char *self, const char *env, const char *mode) {
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd), "%s '%s' --child %s 2>&1", env, self, mode);
+    FILE *p = popen(cmd, "r");
+    static char buf[8192];
+    size_t n = p ? fread(buf, 1, sizeof(buf) - 1, p) : 0;
+    buf[n] = 0;
+    if (p) pclose(p);
+    return buf;
+}
+
+static void test_caches(const char *self) {
+    char dir[] = "/tmp/climp-rt-XXXXXX";
+    if (!mkdtemp(dir)) abort();
+    char env[512], out1[8192];
+    snprintf(env, sizeof(env), "CLIMP_CACHE_DIR=%s/cache", dir);
+    snprintf(out1, sizeof(out1), "%s", run_child(self, env, "axpy"));
+    tu_check(strstr(out1, "compiles 1 loads 0") != NULL, "cold start compiles: %s", out1);
+    const char *out2 = run_child(self, env, "axpy");
+    tu_check(strstr(out2, "compiles 0 loads 1") != NULL, "warm start compiles nothing: %s", out2);
+    /* Same numbers from cache and from source. */
+    const char *v1 = strstr(out1, "axpy CL_SUCCESS"), *v2 = strstr(out2, "axpy CL_SUCCESS");
+    tu_check(v1 && v2 && !strncmp(v1, v2, 30), "cached binary gives the same result");
+    char env2[2048];
+    snprintf(env2, sizeof(env2), "%s CLIMP_NO_BINARY_CACHE=1", env);
+    tu_check(strstr(run_child(self, env2, "axpy"), "compiles 1 loads 0") != NULL,
+             "CLIMP_NO_BINARY_CACHE=1 compiles");
+    /* Offline binaries: write, then load in binary-only mode. */
+    climp_ctx *ctx = tu_open_ctx();
+    char bindir[300];
+    snprintf(bindir, sizeof(bindir), "%s/bins", dir);
+    tu_check(climp_write_kernel_binaries(ctx, bindir) == CLIMP_OK, "write binaries: %s",
+             climp_error_detail());
+    climp_ctx_close(ctx);
+    snprintf(env2, sizeof(env2), "%s TEST_BINDIR=%s", env, bindir);
+    const char *out3 = run_child(self, env2, "binonly");
+    tu_check(strstr(out3, "compiles 0 loads 1") != NULL, "binary-only loads: %s", out3);
+    const char *v3 = strstr(out3, "axpy CL_SUCCESS");
+    tu_check(v1 && v3 && !strncmp(v1, v3, 30), "binary-only result identical");
+    const char *out4 = run_child(self, env2, "binonly-missing");
+    tu_check(strstr(out4, "missing CLIMP_ERR_NO_BINARY") && strstr(out4, "selftest") &&
+                 strstr(out4, "compiles 0"),
+             "missing binary refused, names the kernel, compiles nothing: %s", out4);
+    /* A kernel with a syntax error reports its build log. */
+    char kdir[400], path[500];
+    snprintf(kdir, sizeof(kdir), "%s/kernels", dir);
+    mkdir(kdir, 0755);
+    snprintf(path, sizeof(path), "%s/broken.cl", kdir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "__kernel void broken_kernel(__global float *x) { x[0] = undefined_thing + ; }\n");
+    fclose(f);
+    snprintf(env2, sizeof(env2), "%s CLIMP_KERNEL_DIR=%s", env, kdir);
+    const char *out5 = run_child(self, env2, "broken");
+    tu_check(strstr(out5, "broken CLIMP_ERR_BUILD") && strstr(out5, "build log") &&
+                 strstr(out5, "broken.cl") && strstr(out5, "undefined_thing") &&
+                 strstr(out5, "driver"),
+             "build failure prints kernel, device, driver and log: %s", out5);
+    char rm[600];
+    snprintf(rm, sizeof(rm), "rm -rf '%s'", dir);
+    if (system(rm)) fprintf(stderr, "cleanup failed\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc == 3 && !strcmp(argv[1], "--child")) return child(argv[2]);
+    test_status_names();
+    climp_ctx *ctx = tu_open_ctx();
+    test_selection();
+    test_kernel_and_buffers(ctx);
+    climp_ctx_close(ctx);
+    char self[1024];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0) {
+        self[n] = 0;
+        test_caches(self);
+    }
+    return tu_finish("test_runtime");
+}
