@@ -38,9 +38,11 @@ static climp_status add(climp_param_table *t, int tower, int init, float a, int 
     p->tower = tower;
     p->init = init;
     p->init_a = a;
-    /* No decay: biases, norms (1-D), embeddings, A_log(s), D(s), logit_scale. */
+    /* No decay: biases (incl. the 2-D dt_projs_bias), norms (1-D), embeddings, A_log(s), D(s),
+     * logit_scale. */
     size_t len = strlen(p->name);
     int nodecay = ndim < 2 || strstr(p->name, "embeddings") ||
+                  (len >= 4 && !strcmp(p->name + len - 4, "bias")) ||
                   (len >= 5 && !strcmp(p->name + len - 5, "A_log")) ||
                   (len >= 6 && !strcmp(p->name + len - 6, "A_logs"));
     p->decay = !nodecay;

@@ -20,7 +20,11 @@ climp_status climp_buffer_create(climp_ctx *ctx, const char *name, size_t bytes,
     climp_buffer *b = calloc(1, sizeof(*b));
     if (!b) return CLIMP_ERR_HOST_OOM;
     cl_int err;
-    b->mem = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    /* CPU devices: back the buffer with host memory so that mapping (host-BLAS GEMM) returns it
+     * without a copy or a migration. */
+    cl_mem_flags fl = CL_MEM_READ_WRITE;
+    if (ctx->info.is_cpu && ctx->info.host_unified_memory) fl |= CL_MEM_ALLOC_HOST_PTR;
+    b->mem = clCreateBuffer(ctx->context, fl, bytes, NULL, &err);
     if (err != CL_SUCCESS) {
         free(b);
         climp_error_set("device allocation '%s' of %zu bytes failed on %s (%llu bytes total, "
@@ -150,7 +154,10 @@ struct climp_arena {
     climp_buffer *buf; /* NULL in sizing mode */
     char name[64];
     size_t cap, used, peak; /* floats */
+    int sizing;
 };
+
+void climp_arena_set_sizing(climp_arena *a, int on) { a->sizing = on; }
 
 #define ARENA_ALIGN 64 /* floats (256 bytes): keeps every view aligned for vector loads */
 
@@ -181,7 +188,14 @@ climp_status climp_arena_alloc(climp_arena *a, size_t n, climp_tview *out) {
     size_t start = climp_round_up(a->used, ARENA_ALIGN);
     size_t need = start + (n ? n : 1);
     if (need > a->peak) a->peak = need;
-    if (a->buf && need > a->cap) {
+    if (a->sizing) {
+        a->used = need;
+        out->buf = NULL;
+        out->off = start;
+        out->n = n;
+        return CLIMP_OK;
+    }
+    if (!a->buf || need > a->cap) {
         climp_error_set("arena '%s' is full: %zu floats asked, %zu of %zu in use", a->name, n,
                         a->used, a->cap);
         return CLIMP_ERR_ARENA_FULL;

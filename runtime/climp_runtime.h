@@ -184,6 +184,9 @@ size_t climp_arena_mark(const climp_arena *a);
 void climp_arena_reset(climp_arena *a, size_t mark);
 size_t climp_arena_peak_bytes(const climp_arena *a);
 size_t climp_arena_capacity_bytes(const climp_arena *a);
+/* Sizing mode: allocations never fail and return views with buf = NULL; the peak is tracked.
+ * A dry pass in this mode followed by climp_arena_reserve(a, 0) sizes the arena up front. */
+void climp_arena_set_sizing(climp_arena *a, int on);
 /* Allocate (or grow to) max(bytes, peak seen so far); invalidates views handed out before. */
 climp_status climp_arena_reserve(climp_arena *a, size_t bytes);
 

@@ -290,6 +290,7 @@ climp_status climp_ctx_open(const climp_ctx_options *opt, climp_ctx **out) {
         return rt_cl(err, "clCreateContext");
     }
     ctx->profile = opt->profile || (getenv("CLIMP_PROFILE") && atoi(getenv("CLIMP_PROFILE")));
+    ctx->sync_launches = getenv("CLIMP_SYNC") && atoi(getenv("CLIMP_SYNC"));
     /* Profiling is always enabled on the queue: it costs little and the bench uses events. */
     ctx->queue = clCreateCommandQueue(ctx->context, a.dev, CL_QUEUE_PROFILING_ENABLE, &err);
     if (err != CL_SUCCESS) {

@@ -106,6 +106,12 @@ climp_status climp_launch(climp_ctx *ctx, climp_kernel *k, int work_dim, const s
         return err;
     }
     ctx->counters.launches++;
+    if (ctx->sync_launches) {
+        /* CLIMP_SYNC=1: wait after every launch, so a faulting kernel is the last one logged. */
+        climp_log(CLIMP_LOG_DEBUG, "launch %s [%s]", k->name, ctx->label);
+        err = clFinish(ctx->queue);
+        if (err != CL_SUCCESS) return rt_cl(err, k->name);
+    }
     if (ev) {
         prof_record(ctx, k->name, ev);
         clReleaseEvent(ev);

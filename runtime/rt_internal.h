@@ -56,6 +56,7 @@ struct climp_ctx {
     uint64_t mem_current, mem_peak;
     /* profiler */
     int profile;
+    int sync_launches; /* $CLIMP_SYNC=1: finish after every launch (debugging) */
     char label[96];
     rt_prof_row *prof;
     int prof_n, prof_cap;

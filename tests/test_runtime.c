@@ -122,10 +122,15 @@ static void test_kernel_and_buffers(climp_ctx *ctx) {
     climp_arena *a = NULL;
     CLIMP_CHECK(climp_arena_create(ctx, "acts", 0, &a));
     climp_tview v1, v2;
+    tu_check(climp_arena_alloc(a, 10, &v1) == CLIMP_ERR_ARENA_FULL, "unsized arena refuses");
+    climp_arena_reset(a, 0);
+    climp_arena_set_sizing(a, 1);
     CLIMP_CHECK(climp_arena_alloc(a, 100, &v1));
     CLIMP_CHECK(climp_arena_alloc(a, 1000, &v2));
     size_t peak = climp_arena_peak_bytes(a);
-    tu_check(peak >= 1100 * 4 && v2.off % 64 == 0, "arena sizing pass (peak %zu)", peak);
+    tu_check(peak >= 1100 * 4 && v2.off % 64 == 0 && !v2.buf, "arena sizing pass (peak %zu)",
+             peak);
+    climp_arena_set_sizing(a, 0);
     CLIMP_CHECK(climp_arena_reserve(a, 0));
     CLIMP_CHECK(climp_arena_alloc(a, 100, &v1));
     size_t m = climp_arena_mark(a);
