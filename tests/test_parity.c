@@ -4,6 +4,7 @@
 #include "tests/testutil.h"
 #include "model/climp_model.h"
 #include "model/safetensors.h"
+#include "trainer/optimizer.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -85,6 +86,38 @@ static void run_fixture(climp_ctx *ctx, const char *path) {
     }
     printf("%s: %d gradients, worst %.2e (%s); activations %.1f KiB\n", path, t->n, worst,
            worst_name, climp_model_activation_bytes(m) / 1024.0);
+    /* Training trajectory: 5 AdamW steps (lr 1e-3 const, wd 0.1, betas 0.9/0.98, eps 1e-6) on
+     * the same batch; per-step losses within 1e-4 relative, final weights close. */
+    climp_optimizer *opt = NULL;
+    CLIMP_CHECK(climp_optimizer_create(m, 0.1f, 0.0f, 0, 0, &opt));
+    float *ref_losses = read_all(f, "fixture.train_losses", NULL);
+    for (int step = 0; step < 5; step++) {
+        if (step > 0) {
+            CLIMP_CHECK(climp_model_zero_grads(m));
+            CLIMP_CHECK(climp_model_step(m, &in, 1, 1.0f, &loss, NULL, NULL));
+        }
+        double e = fabs(loss - ref_losses[step]) / fabs(ref_losses[step]);
+        printf("%s: step %d loss %.7f ref %.7f rel %.2e\n", path, step, loss, ref_losses[step], e);
+        tu_check(e <= 1e-4, "%s train loss %d rel %.3g", path, step, e);
+        CLIMP_CHECK(climp_optimizer_step(opt, 1e-3f, 1.0f, NULL));
+    }
+    float *params = malloc(t->total * sizeof(float));
+    CLIMP_CHECK(climp_model_get_params(m, params));
+    double wworst = 0;
+    for (int i = 0; i < t->n; i++) {
+        char fname[160];
+        snprintf(fname, sizeof(fname), "final.%s", t->p[i].name);
+        size_t n = 0;
+        float *ref = read_all(f, fname, &n);
+        double e = tu_rel_maxnorm(params + t->p[i].offset, ref, n);
+        tu_check(e <= 1e-3, "%s: %s rel %.3g", path, fname, e);
+        if (e > wworst) wworst = e;
+        free(ref);
+    }
+    printf("%s: final weights after 5 steps, worst rel %.2e\n", path, wworst);
+    free(params);
+    free(ref_losses);
+    climp_optimizer_destroy(opt);
     free(grads);
     free(chw);
     free(img);
