@@ -11,6 +11,11 @@ static const struct {
     const char *help;
 } k_commands[] = {
     {"devices", climp_cmd_devices, "list OpenCL devices (--json)"},
+    {"train", climp_cmd_train, "contrastive training (synthetic, TSV/CSV or tar shards)"},
+    {"eval", climp_cmd_eval, "retrieval recall@1/5/10 of a checkpoint on pairs (--json)"},
+    {"embed", climp_cmd_embed, "embeddings of a dataset (.npy) or an image folder index"},
+    {"search", climp_cmd_search, "top-k images of an index for a text query"},
+    {"zeroshot", climp_cmd_zeroshot, "zero-shot class probabilities of images"},
     {"compile-kernels", climp_cmd_compile_kernels, "write offline kernel binaries for a device"},
 };
 

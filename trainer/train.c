@@ -1,0 +1,301 @@
+/* `climp train`: contrastive training on synthetic, TSV/CSV or WebDataset data with AdamW,
+ * warmup + cosine/constant schedule, accumulation, clipping, tower locking, atomic CRC-checked
+ * checkpoints with exact resume, periodic retrieval evaluation, JSONL logs and a progress bar. */
+#define _POSIX_C_SOURCE 200809L
+#include "trainer/cli.h"
+#include "trainer/session.h"
+#include "trainer/train_opts.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static volatile sig_atomic_t g_stop;
+static void on_signal(int sig) { g_stop = sig; }
+
+static climp_status open_data(const train_opts *o, const char *spec, long limit_synth,
+                              uint64_t seed, climp_dataset **out) {
+    climp_data_options d = {0};
+    char buf[64];
+    if (!spec || !strcmp(spec, "synthetic")) {
+        snprintf(buf, sizeof(buf), "synthetic:%ld", limit_synth);
+        spec = buf;
+    }
+    d.spec = spec;
+    d.csv_separator = o->csv_sep;
+    d.img_key = o->img_key;
+    d.caption_key = o->cap_key;
+    d.image_size = o->image_size;
+    d.seed = seed;
+    return climp_dataset_open(&d, out);
+}
+
+static climp_status evaluate(climp_model *m, const climp_tokenizer *tok, climp_dataset *ev,
+                             int batch, climp_recall *r) {
+    float *img = NULL, *txt = NULL;
+    long n = 0;
+    CLIMP_TRY(climp_embed_dataset(m, tok, ev, 0, batch, &img, &txt, &n, 0));
+    climp_recall_compute(img, txt, (int)n, climp_model_config(m)->embed_dim, r);
+    free(img);
+    free(txt);
+    return CLIMP_OK;
+}
+
+static void print_recall(FILE *f, const char *what, const climp_recall *r) {
+    fprintf(f,
+            "%s (%d pairs): text->image R@1 %.1f%% R@5 %.1f%% R@10 %.1f%% | image->text R@1 %.1f%% "
+            "R@5 %.1f%% R@10 %.1f%%\n",
+            what, r->n, 100 * r->t2i[0], 100 * r->t2i[1], 100 * r->t2i[2], 100 * r->i2t[0],
+            100 * r->i2t[1], 100 * r->i2t[2]);
+}
+
+static void log_eval(FILE *lf, long step, const climp_recall *r) {
+    if (!lf) return;
+    fprintf(lf,
+            "{\"step\": %ld, \"eval\": true, \"eval_pairs\": %d, \"t2i_r1\": %.6f, \"t2i_r5\": "
+            "%.6f, \"t2i_r10\": %.6f, \"i2t_r1\": %.6f, \"i2t_r5\": %.6f, \"i2t_r10\": %.6f}\n",
+            step, r->n, r->t2i[0], r->t2i[1], r->t2i[2], r->i2t[0], r->i2t[1], r->i2t[2]);
+    fflush(lf);
+}
+
+/* Model from --init / --resume checkpoint, a preset, or a config file; initialised or loaded. */
+static climp_status make_model(climp_ctx *ctx, const train_opts *o, const char *resume_ckpt,
+                               climp_model **out) {
+    climp_config cfg;
+    char model_file[1200] = "";
+    if (resume_ckpt) {
+        snprintf(model_file, sizeof(model_file), "%s/model.safetensors", resume_ckpt);
+    } else if (o->init) {
+        CLIMP_TRY(climp_ckpt_model_file(o->init, model_file, sizeof(model_file)));
+    }
+    if (model_file[0]) {
+        CLIMP_TRY(climp_checkpoint_config(model_file, &cfg));
+    } else {
+        CLIMP_TRY(climp_config_preset(o->model_config, &cfg));
+    }
+    climp_model *m = NULL;
+    CLIMP_TRY(climp_model_create(ctx, &cfg, 1, &m));
+    climp_status s;
+    if (model_file[0]) {
+        s = climp_model_load(m, model_file);
+    } else {
+        const climp_param_table *t = climp_model_params(m);
+        float *host = malloc(t->total * sizeof(float));
+        if (!host) {
+            climp_model_destroy(m);
+            return CLIMP_ERR_HOST_OOM;
+        }
+        climp_params_init(t, o->seed, host);
+        s = climp_model_set_params(m, host);
+        free(host);
+    }
+    if (s) {
+        climp_model_destroy(m);
+        return s;
+    }
+    *out = m;
+    return CLIMP_OK;
+}
+
+int climp_cmd_train(int argc, char **argv) {
+    train_opts o;
+    int rc = climp_train_parse(argc, argv, &o);
+    if (rc >= 0) return rc;
+    climp_ctx *ctx = NULL;
+    climp_model *m = NULL;
+    climp_optimizer *opt = NULL;
+    climp_tokenizer *tok = NULL;
+    climp_dataset *ds = NULL, *ev = NULL;
+    climp_loader *ld = NULL;
+    FILE *lf = NULL;
+    climp_text_batch tb = {0};
+    climp_status s;
+    const char *what = "opening the device";
+    climp_train_state st = {0};
+    st.seed = o.seed;
+    char resume_dir[1024], *resume_ckpt = NULL;
+    climp_ctx_options co = {0};
+    co.device = o.device;
+    co.profile = o.profile;
+    co.kernel_binaries = o.kernel_binaries;
+    if ((s = climp_ctx_open(&co, &ctx))) goto fail;
+    if (o.resume) {
+        what = "resuming";
+        s = climp_ckpt_find_latest(o.save_dir, resume_dir, sizeof(resume_dir), &st);
+        if (s == CLIMP_OK) {
+            resume_ckpt = resume_dir;
+            climp_log(CLIMP_LOG_INFO, "resuming from %s (step %ld)", resume_dir, st.step);
+        } else {
+            climp_log(CLIMP_LOG_INFO, "no checkpoint in %s: starting from scratch", o.save_dir);
+            st = (climp_train_state){0};
+            st.seed = o.seed;
+        }
+    }
+    what = "building the model";
+    if ((s = make_model(ctx, &o, resume_ckpt, &m))) goto fail;
+    const climp_config *cfg = climp_model_config(m);
+    what = "opening the tokenizer";
+    if ((s = climp_tokenizer_open(o.tokenizer, &tok))) goto fail;
+    if (climp_tokenizer_vocab_size(tok) > cfg->text.vocab) {
+        climp_error_set("tokenizer %s has %d ids but the model's embedding has %d rows",
+                        o.tokenizer, climp_tokenizer_vocab_size(tok), cfg->text.vocab);
+        s = CLIMP_ERR_INVALID_ARG;
+        goto fail;
+    }
+    what = "opening the training data";
+    if ((s = open_data(&o, o.data, 1000000, o.seed, &ds))) goto fail;
+    if (o.eval_data || !o.data) {
+        what = "opening the evaluation data";
+        if ((s = open_data(&o, o.eval_data, 1000, o.seed + 0x5EEDull, &ev))) goto fail;
+    }
+    what = "starting the data loader";
+    if ((s = climp_loader_create(ds, o.batch, o.shuffle, o.augment, o.seed, o.threads, &ld)))
+        goto fail;
+    if (resume_ckpt && (s = climp_loader_seek(ld, st.epoch, st.cursor))) goto fail;
+    what = "creating the optimizer";
+    if ((s = climp_optimizer_create(m, o.wd, o.grad_clip, o.lock_vision, o.lock_text, &opt)))
+        goto fail;
+    if (resume_ckpt) {
+        char p[1200];
+        snprintf(p, sizeof(p), "%s/optimizer.safetensors", resume_ckpt);
+        what = "loading the optimizer state";
+        if ((s = climp_optimizer_load(opt, p))) goto fail;
+    }
+    long per_step = (long)o.batch * o.accum;
+    long total = o.steps > 0 ? o.steps
+                             : (long)ceil((double)o.epochs * climp_dataset_size(ds) / per_step);
+    if (o.log_jsonl) {
+        lf = fopen(o.log_jsonl, resume_ckpt ? "a" : "w");
+        if (!lf) {
+            climp_error_set("cannot write %s: %s", o.log_jsonl, strerror(errno));
+            s = CLIMP_ERR_IO;
+            what = "opening the log";
+            goto fail;
+        }
+    }
+    const climp_param_table *pt = climp_model_params(m);
+    fprintf(stderr,
+            "climp train: %s (%.2fM parameters) on %s | data %s (%ld pairs, %dx%d) | batch %d x %d "
+            "accum | %ld steps | lr %g %s warmup %d\n",
+            cfg->name, pt->total / 1e6, climp_ctx_info(ctx)->name, climp_dataset_kind(ds),
+            climp_dataset_size(ds), climp_dataset_image_size(ds), climp_dataset_image_size(ds),
+            o.batch, o.accum, total, o.lr, o.cosine ? "cosine" : "const", o.warmup);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    climp_progress pg;
+    climp_progress_init(&pg);
+    int S = climp_dataset_image_size(ds), bad_in_row = 0;
+    tb.cap = o.max_text_len;
+    float logit_scale = 0;
+    long start_step = st.step;
+    while (st.step < total && !g_stop) {
+        double t0 = climp_now_seconds();
+        what = "training";
+        if ((s = climp_model_zero_grads(m))) goto fail;
+        double loss_sum = 0;
+        int finite = 1;
+        for (int a = 0; a < o.accum; a++) {
+            climp_batch *b = NULL;
+            what = "loading a batch";
+            if ((s = climp_loader_next(ld, &b))) goto fail;
+            what = "tokenising captions";
+            if ((s = climp_text_batch_fill(&tb, tok, b->captions, b->B))) goto fail;
+            climp_batch_in in = {b->B, S, S, b->images, tb.Lmax, tb.tokens, tb.lengths};
+            float loss = 0;
+            what = "training step";
+            if ((s = climp_model_step(m, &in, 1, 1.0f / o.accum, &loss, NULL, NULL))) goto fail;
+            if (!isfinite(loss)) finite = 0;
+            loss_sum += loss;
+        }
+        float lr = climp_lr_at(o.cosine ? CLIMP_LR_COSINE : CLIMP_LR_CONST, o.lr, o.warmup,
+                               (int)total, (int)st.step);
+        double gnorm = 0;
+        if (finite) {
+            s = climp_optimizer_step(opt, lr, 1.0f, &gnorm);
+            if (s == CLIMP_ERR_NOT_FINITE) finite = 0;
+            else if (s) goto fail;
+        }
+        climp_loader_position(ld, &st.epoch, &st.cursor);
+        st.skipped = climp_loader_skipped(ld);
+        double loss = loss_sum / o.accum, dt = climp_now_seconds() - t0;
+        if (!finite) {
+            st.nan_skips++;
+            climp_log(CLIMP_LOG_WARN, "step %ld: non-finite loss or gradient (loss %g, grad norm "
+                      "%g): step skipped (%d in a row)", st.step + 1, loss, gnorm, bad_in_row + 1);
+            if (++bad_in_row >= o.max_nan_steps) {
+                climp_error_set("%d steps in a row had a non-finite loss or gradient; stopping "
+                                "(the last checkpoint is untouched). Lower --lr or use --grad-clip",
+                                bad_in_row);
+                s = CLIMP_ERR_NOT_FINITE;
+                goto fail;
+            }
+        } else {
+            bad_in_row = 0;
+        }
+        st.step++;
+        climp_view_read(ctx, climp_model_param(m, "logit_scale"), &logit_scale, 1);
+        double sps = per_step / (dt > 0 ? dt : 1e-9);
+        if (lf) {
+            fprintf(lf,
+                    "{\"step\": %ld, \"loss\": %.7g, \"lr\": %.6g, \"logit_scale\": %.7g, "
+                    "\"samples_per_s\": %.3f, \"grad_norm\": %.6g, \"epoch\": %d, \"skipped\": %ld, "
+                    "\"finite\": %s}\n",
+                    st.step, loss, lr, logit_scale, sps, gnorm, st.epoch, st.skipped,
+                    finite ? "true" : "false");
+            fflush(lf);
+        }
+        char extra[96];
+        snprintf(extra, sizeof(extra), " loss %.4f", loss);
+        climp_progress_update(&pg, "train", st.step - start_step, total - start_step,
+                              (double)per_step, "samples", extra);
+        if (o.save_dir && o.save_every > 0 && st.step % o.save_every == 0 && st.step < total) {
+            what = "saving a checkpoint";
+            if ((s = climp_ckpt_save(o.save_dir, m, opt, &st, o.tokenizer, o.keep))) goto fail;
+        }
+        if (ev && o.eval_every > 0 && st.step % o.eval_every == 0 && st.step < total) {
+            climp_recall r;
+            what = "evaluating";
+            if ((s = evaluate(m, tok, ev, o.batch, &r))) goto fail;
+            climp_progress_done(&pg);
+            char label[64];
+            snprintf(label, sizeof(label), "eval at step %ld", st.step);
+            print_recall(stderr, label, &r);
+            log_eval(lf, st.step, &r);
+        }
+    }
+    climp_progress_done(&pg);
+    if (g_stop) fprintf(stderr, "climp train: signal %d: saving a checkpoint at step %ld\n",
+                        (int)g_stop, st.step);
+    if (o.save_dir) {
+        what = "saving the final checkpoint";
+        if ((s = climp_ckpt_save(o.save_dir, m, opt, &st, o.tokenizer, o.keep))) goto fail;
+        fprintf(stderr, "climp train: checkpoint %s/ckpt-%ld\n", o.save_dir, st.step);
+    }
+    if (ev && !g_stop) {
+        climp_recall r;
+        what = "evaluating";
+        if ((s = evaluate(m, tok, ev, o.batch, &r))) goto fail;
+        print_recall(stdout, "held-out retrieval", &r);
+        log_eval(lf, st.step, &r);
+    }
+    if (st.skipped || tb.truncated || st.nan_skips)
+        fprintf(stderr, "climp train: %ld bad samples skipped, %ld captions truncated, %ld steps "
+                "skipped for non-finite values\n", st.skipped, tb.truncated, st.nan_skips);
+    if (o.profile) climp_profile_print(ctx, stderr);
+    s = CLIMP_OK;
+fail:
+    if (s) climp_report_error(what, s);
+    if (lf) fclose(lf);
+    climp_text_batch_free(&tb);
+    climp_loader_destroy(ld);
+    climp_dataset_close(ds);
+    climp_dataset_close(ev);
+    climp_tokenizer_free(tok);
+    climp_optimizer_destroy(opt);
+    climp_model_destroy(m);
+    climp_ctx_close(ctx);
+    return s ? 1 : 0;
+}
