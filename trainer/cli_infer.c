@@ -110,7 +110,7 @@ static climp_status open_dataset(const infer_opts *o, climp_dataset **ds) {
     if (!strncmp(spec, "synthetic", 9)) {
         snprintf(buf, sizeof(buf), "%s", spec);
         spec = buf;
-        d.seed = 1 + 0x5EEDull; /* the held-out set `climp train` evaluates on (seed 1) */
+        d.seed = climp_synth_eval_seed(1); /* the held-out set of `climp train --seed 1` */
     }
     d.spec = spec;
     d.csv_separator = o->csv_sep;

@@ -16,6 +16,7 @@ static const struct {
     {"embed", climp_cmd_embed, "embeddings of a dataset (.npy) or an image folder index"},
     {"search", climp_cmd_search, "top-k images of an index for a text query"},
     {"zeroshot", climp_cmd_zeroshot, "zero-shot class probabilities of images"},
+    {"synth", climp_cmd_synth, "write synthetic image-caption samples as PNG + TSV"},
     {"compile-kernels", climp_cmd_compile_kernels, "write offline kernel binaries for a device"},
 };
 

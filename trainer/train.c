@@ -149,7 +149,8 @@ int climp_cmd_train(int argc, char **argv) {
     if ((s = open_data(&o, o.data, 1000000, o.seed, &ds))) goto fail;
     if (o.eval_data || !o.data) {
         what = "opening the evaluation data";
-        if ((s = open_data(&o, o.eval_data, 1000, o.seed + 0x5EEDull, &ev))) goto fail;
+        if ((s = open_data(&o, o.eval_data, 1000, climp_synth_eval_seed(o.seed), &ev)))
+            goto fail;
     }
     what = "starting the data loader";
     if ((s = climp_loader_create(ds, o.batch, o.shuffle, o.augment, o.seed, o.threads, &ld)))
