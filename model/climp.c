@@ -197,8 +197,27 @@ static climp_status upload_inputs(climp_model *m, const climp_batch_in *b) {
     return CLIMP_OK;
 }
 
-static climp_status run_step(climp_model *m, const climp_batch_in *b, int backward,
-                             float loss_scale, float *loss) {
+/* The global batch of a data-parallel step: gather on the host, upload. */
+static climp_status gather_global(climp_model *m, const climp_dist *d, int B, climp_tview *gimg,
+                                  climp_tview *gtxt) {
+    int Ed = m->cfg.embed_dim, N = d->world_batch;
+    CLIMP_TRY(mdl_alloc(m, (size_t)N * Ed, gimg));
+    CLIMP_TRY(mdl_alloc(m, (size_t)N * Ed, gtxt));
+    if (m->dry) return CLIMP_OK;
+    size_t nl = (size_t)B * Ed, ng = (size_t)N * Ed;
+    float *host = malloc(sizeof(float) * (2 * nl + 2 * ng));
+    if (!host) return CLIMP_ERR_HOST_OOM;
+    climp_status s = climp_view_read(m->ctx, m->vt.emb, host, nl);
+    if (!s) s = climp_view_read(m->ctx, m->tt.emb, host + nl, nl);
+    if (!s) s = d->gather(d->user, host, host + nl, B, Ed, host + 2 * nl, host + 2 * nl + ng);
+    if (!s) s = climp_view_write(m->ctx, *gimg, host + 2 * nl, ng);
+    if (!s) s = climp_view_write(m->ctx, *gtxt, host + 2 * nl + ng, ng);
+    free(host);
+    return s;
+}
+
+static climp_status run_step(climp_model *m, const climp_batch_in *b, const climp_dist *d,
+                             int backward, float loss_scale, float *loss) {
     climp_arena_reset(m->arena, 0);
     CLIMP_TRY(upload_inputs(m, b));
     if (b->images) {
@@ -211,18 +230,26 @@ static climp_status run_step(climp_model *m, const climp_batch_in *b, int backwa
     }
     if (!b->images || !b->tokens) return CLIMP_OK;
     int N = b->B, Ed = m->cfg.embed_dim;
-    climp_tview scale = mdl_p(m, "logit_scale");
+    climp_tview scale = mdl_p(m, "logit_scale"), img = m->vt.emb, txt = m->tt.emb;
     climp_profile_label(m->ctx, "loss");
+    if (d) {
+        N = d->world_batch;
+        CLIMP_TRY(gather_global(m, d, b->B, &img, &txt));
+    }
     CLIMP_TRY(mdl_alloc(m, 1, &m->loss));
     CLIMP_TRY(mdl_alloc(m, climp_infonce_work_floats(N), &m->work));
-    RUN(m, climp_infonce_forward(m->ctx, m->loss, loss, m->work, m->vt.emb, m->tt.emb, scale, N,
-                                 Ed));
+    RUN(m, climp_infonce_forward(m->ctx, m->loss, loss, m->work, img, txt, scale, N, Ed));
     if (!backward) return CLIMP_OK;
     climp_tview dimg, dtxt;
     CLIMP_TRY(mdl_alloc(m, (size_t)N * Ed, &dimg));
     CLIMP_TRY(mdl_alloc(m, (size_t)N * Ed, &dtxt));
-    RUN(m, climp_infonce_backward(m->ctx, dimg, dtxt, mdl_g(m, "logit_scale"), m->work,
-                                  m->vt.emb, m->tt.emb, scale, loss_scale, N, Ed));
+    RUN(m, climp_infonce_backward(m->ctx, dimg, dtxt, mdl_g(m, "logit_scale"), m->work, img, txt,
+                                  scale, loss_scale, N, Ed));
+    if (d) {
+        /* This replica's rows of the global gradient. */
+        dimg = climp_view_sub(dimg, (size_t)d->offset * Ed, (size_t)b->B * Ed);
+        dtxt = climp_view_sub(dtxt, (size_t)d->offset * Ed, (size_t)b->B * Ed);
+    }
     climp_profile_label(m->ctx, "text.backward");
     CLIMP_TRY(mdl_text_backward(m, dtxt));
     climp_profile_label(m->ctx, "vision.backward");
@@ -232,24 +259,35 @@ static climp_status run_step(climp_model *m, const climp_batch_in *b, int backwa
 }
 
 /* Size the arena with a dry pass, then run for real. */
-static climp_status sized_step(climp_model *m, const climp_batch_in *b, int backward,
-                               float loss_scale, float *loss) {
+static climp_status sized_step(climp_model *m, const climp_batch_in *b, const climp_dist *d,
+                               int backward, float loss_scale, float *loss) {
     if (backward && !m->training) return CLIMP_ERR_INVALID_ARG;
     m->dry = 1;
     climp_arena_set_sizing(m->arena, 1);
-    climp_status s = run_step(m, b, backward, loss_scale, NULL);
+    climp_status s = run_step(m, b, d, backward, loss_scale, NULL);
     climp_arena_set_sizing(m->arena, 0);
     m->dry = 0;
     if (s) return s;
     CLIMP_TRY(climp_arena_reserve(m->arena, 0));
-    return run_step(m, b, backward, loss_scale, loss);
+    return run_step(m, b, d, backward, loss_scale, loss);
+}
+
+climp_status climp_model_step_dist(climp_model *m, const climp_batch_in *b, const climp_dist *d,
+                                   int backward, float loss_scale, float *loss) {
+    if (!b || b->B < 1 || !b->images || !b->tokens || !d || !d->gather || d->offset < 0 ||
+        d->offset + b->B > d->world_batch)
+        return CLIMP_ERR_INVALID_ARG;
+    float l = 0;
+    CLIMP_TRY(sized_step(m, b, d, backward, loss_scale, &l));
+    if (loss) *loss = l;
+    return CLIMP_OK;
 }
 
 climp_status climp_model_step(climp_model *m, const climp_batch_in *b, int backward,
                               float loss_scale, float *loss, float *img_emb, float *txt_emb) {
     if (!b || b->B < 1 || !b->images || !b->tokens) return CLIMP_ERR_INVALID_ARG;
     float l = 0;
-    CLIMP_TRY(sized_step(m, b, backward, loss_scale, &l));
+    CLIMP_TRY(sized_step(m, b, NULL, backward, loss_scale, &l));
     if (loss) *loss = l;
     size_t n = (size_t)b->B * m->cfg.embed_dim;
     if (img_emb) CLIMP_TRY(climp_view_read(m->ctx, m->vt.emb, img_emb, n));
@@ -261,7 +299,7 @@ climp_status climp_model_embed_images(climp_model *m, int B, int H, int W, const
                                       float *emb) {
     climp_batch_in b = {B, H, W, images, 0, NULL, NULL};
     if (B < 1 || H < 1 || W < 1 || !images) return CLIMP_ERR_INVALID_ARG;
-    CLIMP_TRY(sized_step(m, &b, 0, 1.0f, NULL));
+    CLIMP_TRY(sized_step(m, &b, NULL, 0, 1.0f, NULL));
     return climp_view_read(m->ctx, m->vt.emb, emb, (size_t)B * m->cfg.embed_dim);
 }
 
@@ -269,7 +307,7 @@ climp_status climp_model_embed_texts(climp_model *m, int B, int Lmax, const int3
                                      const int32_t *lengths, float *emb) {
     climp_batch_in b = {B, 0, 0, NULL, Lmax, tokens, lengths};
     if (B < 1 || Lmax < 1 || !tokens || !lengths) return CLIMP_ERR_INVALID_ARG;
-    CLIMP_TRY(sized_step(m, &b, 0, 1.0f, NULL));
+    CLIMP_TRY(sized_step(m, &b, NULL, 0, 1.0f, NULL));
     return climp_view_read(m->ctx, m->tt.emb, emb, (size_t)B * m->cfg.embed_dim);
 }
 

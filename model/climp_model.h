@@ -43,6 +43,24 @@ typedef struct climp_batch_in {
  * for accumulation over A micro-batches). Outputs may be NULL. */
 climp_status climp_model_step(climp_model *m, const climp_batch_in *b, int backward,
                               float loss_scale, float *loss, float *img_emb, float *txt_emb);
+/* Data parallelism (MPI ranks, or several devices in one process): after the towers' forward,
+ * `gather` receives this replica's L2-normalised embeddings (B x Ed each, host memory) and must
+ * fill the global ones (world_batch x Ed each) with this replica's rows at [offset, offset + B).
+ * The loss is then the InfoNCE of the global batch (identical on every replica) and the backward
+ * sends each replica the gradient of its own rows (open_clip's gather-with-grad). Summing the
+ * replicas' parameter gradients gives the single-process gradient of the global batch, except
+ * logit_scale, whose gradient every replica computes in full: keep it on one replica only. */
+typedef climp_status (*climp_gather_fn)(void *user, const float *img, const float *txt, int B,
+                                        int Ed, float *global_img, float *global_txt);
+typedef struct climp_dist {
+    int world_batch;
+    int offset;
+    climp_gather_fn gather;
+    void *user;
+} climp_dist;
+climp_status climp_model_step_dist(climp_model *m, const climp_batch_in *b, const climp_dist *d,
+                                   int backward, float loss_scale, float *loss);
+
 /* Inference of one tower: L2-normalised embeddings (B, embed_dim) into host memory. */
 climp_status climp_model_embed_images(climp_model *m, int B, int H, int W, const float *images,
                                       float *emb);
