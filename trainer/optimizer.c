@@ -26,9 +26,9 @@ climp_status climp_optimizer_create(climp_model *m, float wd, float clip, int lo
         return CLIMP_ERR_HOST_OOM;
     }
     o->model = m;
-    o->beta1 = 0.9f;
-    o->beta2 = 0.98f;
-    o->eps = 1e-6f;
+    o->beta1 = 0.9;
+    o->beta2 = 0.98;
+    o->eps = 1e-6;
     o->weight_decay = wd;
     o->grad_clip = clip;
     for (int i = 0; i < t->n; i++) {

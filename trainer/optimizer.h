@@ -15,7 +15,8 @@ typedef struct climp_optimizer {
     climp_adamw_segment *segs;
     int nseg;
     int step; /* optimizer steps taken */
-    float beta1, beta2, eps, weight_decay, grad_clip;
+    double beta1, beta2, eps, weight_decay; /* doubles, as PyTorch's Python floats */
+    float grad_clip;
 } climp_optimizer;
 
 /* lock_vision / lock_text freeze vision_encoder.* / text_encoder.* (projections stay trainable). */

@@ -1,0 +1,202 @@
+/* embed_loss.cl: embedding gather / scatter-add, L2 normalisation of rows and the symmetric
+ * InfoNCE loss (C reference: model/embed_loss_ref.c; launchers: model/embed_loss.c; math:
+ * architecture.md §5.2).
+ *
+ * Every buffer is two arguments `__global float *x, const ulong x_off`; x[x_off + i] is element i.
+ * Token ids are int32 stored in a float buffer and read through a `__global const int *` cast.
+ *
+ *   embed_fwd          2-D (>= D, n): out[i, d] = table[ids[i], d]; a bad id (outside [0, V))
+ *                      writes 0 and, if has_bad, sets bad[0] = 1 (int atomic_or).
+ *   embed_bwd          1-D (>= D): for i = 0..n-1 in order, dtable[ids[i], d] += dout[i, d]
+ *                      (bad ids skipped). One work-item owns column d: no races, no atomics.
+ *   l2norm_fwd/bwd     one work-group of WG per row of (n, D); fixed-tree row sums.
+ * InfoNCE over S (N, N) = img txt^T (computed by GEMM), s = exp(logit_scale[0]), M = s S:
+ *   infonce_lse_rows   1-D (>= N): lse_row[i] = logsumexp_j M[i, j]
+ *   infonce_lse_cols   1-D (>= N): lse_col[j] = logsumexp_i M[i, j]
+ *   infonce_loss       one work-item: loss[0] = sum_i (lse_row[i] + lse_col[i] - 2 M[i, i]) / 2N
+ *   infonce_bwd_rows   1-D (>= N): G[i, j] = s * ls/(2N) (P[i, j] + Q^T[i, j] - 2 delta_ij),
+ *                      P = exp(M - lse_row), Q^T = exp(M - lse_col); part[i] = sum_j G S
+ *   infonce_bwd_scale  one work-item: dlogit_scale[0] += sum_i part[i], i in order
+ */
+
+#ifndef WG
+#define WG 64 /* lanes per row of l2norm_fwd/bwd: a power of two, 1..1024 */
+#endif
+#define L2_EPS 1e-12f
+
+float wg_sum(float v, __local float *buf) {
+    const int l = (int)get_local_id(0);
+    buf[l] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int h = WG / 2; h > 0; h >>= 1) {
+        if (l < h)
+            buf[l] += buf[l + h];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    float s = buf[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return s;
+}
+
+/* ------------------------------------------------------------------ embedding */
+__kernel void embed_fwd(__global float *out, const ulong out_off, __global const float *ids_f,
+                        const ulong ids_off, __global const float *table, const ulong table_off,
+                        __global float *bad_f, const ulong bad_off, const int has_bad, const int n,
+                        const int V, const int D) {
+    const int d = (int)get_global_id(0), i = (int)get_global_id(1);
+    if (d >= D || i >= n)
+        return;
+    const int id = ((__global const int *)ids_f)[ids_off + i];
+    const size_t o = out_off + (size_t)i * D + d;
+    if (id < 0 || id >= V) {
+        out[o] = 0.0f;
+        if (has_bad && d == 0)
+            atomic_or((volatile __global int *)bad_f + bad_off, 1);
+        return;
+    }
+    out[o] = table[table_off + (size_t)id * D + d];
+}
+
+__kernel void embed_bwd(__global float *dtable, const ulong dtable_off, __global const float *dout,
+                        const ulong dout_off, __global const float *ids_f, const ulong ids_off,
+                        const int n, const int V, const int D) {
+    const int d = (int)get_global_id(0);
+    if (d >= D)
+        return;
+    __global const int *ids = (__global const int *)ids_f + ids_off;
+    for (int i = 0; i < n; i++) {
+        const int id = ids[i];
+        if (id < 0 || id >= V)
+            continue;
+        dtable[dtable_off + (size_t)id * D + d] += dout[dout_off + (size_t)i * D + d];
+    }
+}
+
+/* ------------------------------------------------------------------ L2 normalise */
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void
+l2norm_fwd(__global float *out, const ulong out_off, __global float *norm, const ulong norm_off,
+           __global const float *inp, const ulong inp_off, const int n, const int D) {
+    __local float buf[WG];
+    const int l = (int)get_local_id(0), valid = (int)get_group_id(0) < n;
+    const int r = valid ? (int)get_group_id(0) : 0; /* no early return before barriers */
+    __global const float *x = inp + inp_off + (size_t)r * D;
+    __global float *y = out + out_off + (size_t)r * D;
+    float s = 0.0f;
+    for (int d = l; d < D; d += WG)
+        s += x[d] * x[d];
+    const float nr = sqrt(wg_sum(s, buf));
+    const float inv = 1.0f / fmax(nr, L2_EPS);
+    for (int d = l; valid && d < D; d += WG)
+        y[d] = x[d] * inv;
+    if (valid && l == 0)
+        norm[norm_off + r] = nr;
+}
+
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void
+l2norm_bwd(__global float *dinp, const ulong dinp_off, __global const float *dout,
+           const ulong dout_off, __global const float *out, const ulong out_off,
+           __global const float *norm, const ulong norm_off, const int n, const int D) {
+    __local float buf[WG];
+    const int l = (int)get_local_id(0), valid = (int)get_group_id(0) < n;
+    const int r = valid ? (int)get_group_id(0) : 0; /* no early return before barriers */
+    __global const float *y = out + out_off + (size_t)r * D;
+    __global const float *dy = dout + dout_off + (size_t)r * D;
+    __global float *dx = dinp + dinp_off + (size_t)r * D;
+    float s = 0.0f;
+    for (int d = l; d < D; d += WG)
+        s += y[d] * dy[d];
+    const float dot = wg_sum(s, buf), nr = norm[norm_off + r];
+    if (nr > L2_EPS) {
+        const float inv = 1.0f / nr;
+        for (int d = l; valid && d < D; d += WG)
+            dx[d] = (dy[d] - y[d] * dot) * inv;
+    } else {
+        for (int d = l; valid && d < D; d += WG)
+            dx[d] = dy[d] / L2_EPS;
+    }
+}
+
+/* ------------------------------------------------------------------ symmetric InfoNCE */
+__kernel void infonce_lse_rows(__global float *lse, const ulong lse_off, __global const float *S,
+                               const ulong S_off, __global const float *ls, const ulong ls_off,
+                               const int N) {
+    const int i = (int)get_global_id(0);
+    if (i >= N)
+        return;
+    const float s = exp(ls[ls_off]);
+    __global const float *row = S + S_off + (size_t)i * N;
+    float m = -INFINITY;
+    for (int j = 0; j < N; j++)
+        m = fmax(m, s * row[j]);
+    float acc = 0.0f;
+    for (int j = 0; j < N; j++)
+        acc += exp(s * row[j] - m);
+    lse[lse_off + i] = m + log(acc);
+}
+
+__kernel void infonce_lse_cols(__global float *lse, const ulong lse_off, __global const float *S,
+                               const ulong S_off, __global const float *ls, const ulong ls_off,
+                               const int N) {
+    const int j = (int)get_global_id(0);
+    if (j >= N)
+        return;
+    const float s = exp(ls[ls_off]);
+    __global const float *col = S + S_off + j;
+    float m = -INFINITY;
+    for (int i = 0; i < N; i++)
+        m = fmax(m, s * col[(size_t)i * N]);
+    float acc = 0.0f;
+    for (int i = 0; i < N; i++)
+        acc += exp(s * col[(size_t)i * N] - m);
+    lse[lse_off + j] = m + log(acc);
+}
+
+__kernel void infonce_loss(__global float *loss, const ulong loss_off, __global const float *S,
+                           const ulong S_off, __global const float *lse_row,
+                           const ulong lse_row_off, __global const float *lse_col,
+                           const ulong lse_col_off, __global const float *ls, const ulong ls_off,
+                           const int N) {
+    if (get_global_id(0) != 0)
+        return;
+    const float s = exp(ls[ls_off]);
+    float acc = 0.0f;
+    for (int i = 0; i < N; i++) {
+        const float mii = s * S[S_off + (size_t)i * N + i];
+        acc += (lse_row[lse_row_off + i] - mii) + (lse_col[lse_col_off + i] - mii);
+    }
+    loss[loss_off] = acc / (2.0f * (float)N);
+}
+
+__kernel void infonce_bwd_rows(__global float *G, const ulong G_off, __global float *part,
+                               const ulong part_off, __global const float *S, const ulong S_off,
+                               __global const float *lse_row, const ulong lse_row_off,
+                               __global const float *lse_col, const ulong lse_col_off,
+                               __global const float *ls, const ulong ls_off, const float loss_scale,
+                               const int N) {
+    const int i = (int)get_global_id(0);
+    if (i >= N)
+        return;
+    const float s = exp(ls[ls_off]), k = loss_scale / (2.0f * (float)N);
+    const float lr = lse_row[lse_row_off + i];
+    __global const float *Srow = S + S_off + (size_t)i * N;
+    __global float *Grow = G + G_off + (size_t)i * N;
+    float acc = 0.0f;
+    for (int j = 0; j < N; j++) {
+        const float sij = Srow[j], m = s * sij;
+        const float g =
+            k * (exp(m - lr) + exp(m - lse_col[lse_col_off + j]) - (i == j ? 2.0f : 0.0f));
+        acc += g * m;
+        Grow[j] = s * g;
+    }
+    part[part_off + i] = acc;
+}
+
+__kernel void infonce_bwd_scale(__global float *dls, const ulong dls_off,
+                                __global const float *part, const ulong part_off, const int N) {
+    if (get_global_id(0) != 0)
+        return;
+    float acc = 0.0f;
+    for (int i = 0; i < N; i++)
+        acc += part[part_off + i];
+    dls[dls_off] += acc;
+}

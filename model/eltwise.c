@@ -1,0 +1,276 @@
+/* Host launchers of the element-wise ops (model/eltwise.h, kernels cl_kernels/eltwise.cl): check
+ * every argument, then enqueue. Nothing is enqueued when a check fails. Also the view-checking
+ * helpers the other model/ launchers share. */
+#include "model/eltwise.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define SRC "eltwise"
+#define DEFS "WG=64"
+#define REPEAT_WG 64     /* must equal WG in DEFS */
+#define REPEAT_SERIAL 64 /* P up to this sums serially in one work-item per m */
+
+climp_status climp_view_check(climp_tview v, size_t floats, const char *what) {
+    if (!v.buf) {
+        climp_error_set("%s: view has no buffer", what);
+        return CLIMP_ERR_INVALID_ARG;
+    }
+    size_t cap = climp_buffer_bytes(v.buf) / sizeof(float);
+    if (v.off > cap || v.n > cap - v.off) {
+        climp_error_set("%s: view [%zu, +%zu) lies outside its buffer of %zu floats", what, v.off,
+                        v.n, cap);
+        return CLIMP_ERR_BUFFER_TOO_SMALL;
+    }
+    if (v.n < floats) {
+        climp_error_set("%s: view holds %zu floats, needs %zu", what, v.n, floats);
+        return CLIMP_ERR_BUFFER_TOO_SMALL;
+    }
+    return CLIMP_OK;
+}
+
+int climp_views_overlap(climp_tview a, size_t na, climp_tview b, size_t nb) {
+    return a.buf && a.buf == b.buf && na && nb && a.off < b.off + nb && b.off < a.off + na;
+}
+
+size_t climp_strided_span(int rows, int cols, int ld) {
+    return (size_t)(rows - 1) * (size_t)ld + (size_t)cols;
+}
+
+size_t climp_flat_lws(climp_ctx *ctx, size_t want) {
+    size_t mx = climp_ctx_info(ctx)->max_work_group_size;
+    size_t l = 1;
+    while (l * 2 <= want && l * 2 <= mx)
+        l *= 2;
+    return l;
+}
+
+int climp_ops_cpu_style(climp_ctx *ctx) {
+    const char *e = getenv("CLIMP_OPS_VARIANT");
+    if (e && !strcmp(e, "cpu"))
+        return 1;
+    if (e && !strcmp(e, "gpu"))
+        return 0;
+    return climp_ctx_info(ctx)->is_cpu;
+}
+
+int climp_colsum_blocks(int rows, int *rows_per_block) {
+    int rpb = (rows + CLIMP_COLSUM_MAX_BLOCKS - 1) / CLIMP_COLSUM_MAX_BLOCKS;
+    if (rpb < CLIMP_COLSUM_MIN_ROWS)
+        rpb = CLIMP_COLSUM_MIN_ROWS;
+    if (rows_per_block)
+        *rows_per_block = rpb;
+    return rows > 0 ? (rows + rpb - 1) / rpb : 0;
+}
+
+size_t climp_colsum_scratch_floats(int rows, int N) {
+    if (rows <= 0 || N <= 0)
+        return 0;
+    return (size_t)climp_colsum_blocks(rows, NULL) * (size_t)N;
+}
+
+/* ------------------------------------------------------------------ flat ops */
+static climp_status flat_launch(climp_ctx *ctx, const char *kname, size_t n, int nargs,
+                                const climp_karg *args) {
+    climp_kernel *k = NULL;
+    CLIMP_TRY(climp_kernel_get(ctx, SRC, DEFS, kname, &k));
+    size_t lws = climp_flat_lws(ctx, 256);
+    size_t gws = climp_round_up(n, lws);
+    return climp_launch(ctx, k, 1, &gws, &lws, nargs, args);
+}
+
+static climp_status flat_check(climp_ctx *ctx, size_t n) {
+    if (!ctx)
+        return CLIMP_ERR_INVALID_ARG;
+    if (n == 0) {
+        climp_error_set("element-wise op on 0 elements");
+        return CLIMP_ERR_SHAPE;
+    }
+    return CLIMP_OK;
+}
+
+/* out = f(inp) */
+static climp_status unary(climp_ctx *ctx, const char *kname, climp_tview out, climp_tview inp,
+                          size_t n) {
+    CLIMP_TRY(flat_check(ctx, n));
+    CLIMP_TRY(climp_view_check(out, n, "out"));
+    CLIMP_TRY(climp_view_check(inp, n, "inp"));
+    climp_karg a[] = {climp_arg_view(out), climp_arg_view(inp), climp_arg_u64(n)};
+    return flat_launch(ctx, kname, n, 3, a);
+}
+
+/* dinp = f'(inp) dout */
+static climp_status unary_bwd(climp_ctx *ctx, const char *kname, climp_tview dinp, climp_tview dout,
+                              climp_tview inp, size_t n) {
+    CLIMP_TRY(flat_check(ctx, n));
+    CLIMP_TRY(climp_view_check(dinp, n, "dinp"));
+    CLIMP_TRY(climp_view_check(dout, n, "dout"));
+    CLIMP_TRY(climp_view_check(inp, n, "inp"));
+    climp_karg a[] = {climp_arg_view(dinp), climp_arg_view(dout), climp_arg_view(inp),
+                      climp_arg_u64(n)};
+    return flat_launch(ctx, kname, n, 4, a);
+}
+
+climp_status climp_silu_forward(climp_ctx *ctx, climp_tview out, climp_tview inp, size_t n) {
+    return unary(ctx, "silu_fwd", out, inp, n);
+}
+climp_status climp_silu_backward(climp_ctx *ctx, climp_tview dinp, climp_tview dout,
+                                 climp_tview inp, size_t n) {
+    return unary_bwd(ctx, "silu_bwd", dinp, dout, inp, n);
+}
+climp_status climp_gelu_forward(climp_ctx *ctx, climp_tview out, climp_tview inp, size_t n) {
+    return unary(ctx, "gelu_fwd", out, inp, n);
+}
+climp_status climp_gelu_backward(climp_ctx *ctx, climp_tview dinp, climp_tview dout,
+                                 climp_tview inp, size_t n) {
+    return unary_bwd(ctx, "gelu_bwd", dinp, dout, inp, n);
+}
+climp_status climp_softplus_forward(climp_ctx *ctx, climp_tview out, climp_tview inp, size_t n) {
+    return unary(ctx, "softplus_fwd", out, inp, n);
+}
+climp_status climp_softplus_backward(climp_ctx *ctx, climp_tview dinp, climp_tview dout,
+                                     climp_tview inp, size_t n) {
+    return unary_bwd(ctx, "softplus_bwd", dinp, dout, inp, n);
+}
+
+climp_status climp_add(climp_ctx *ctx, climp_tview out, climp_tview a, climp_tview b, size_t n) {
+    CLIMP_TRY(flat_check(ctx, n));
+    CLIMP_TRY(climp_view_check(out, n, "out"));
+    CLIMP_TRY(climp_view_check(a, n, "a"));
+    CLIMP_TRY(climp_view_check(b, n, "b"));
+    climp_karg args[] = {climp_arg_view(out), climp_arg_view(a), climp_arg_view(b),
+                         climp_arg_u64(n)};
+    return flat_launch(ctx, "add", n, 4, args);
+}
+
+static climp_status axpy_like(climp_ctx *ctx, const char *kname, climp_tview y, climp_tview x,
+                              float alpha, size_t n) {
+    CLIMP_TRY(flat_check(ctx, n));
+    CLIMP_TRY(climp_view_check(y, n, "y"));
+    CLIMP_TRY(climp_view_check(x, n, "x"));
+    climp_karg a[] = {climp_arg_view(y), climp_arg_view(x), climp_arg_f32(alpha), climp_arg_u64(n)};
+    return flat_launch(ctx, kname, n, 4, a);
+}
+
+climp_status climp_accumulate(climp_ctx *ctx, climp_tview y, climp_tview x, float alpha, size_t n) {
+    return axpy_like(ctx, "accumulate", y, x, alpha, n);
+}
+
+climp_status climp_scale(climp_ctx *ctx, climp_tview out, climp_tview x, float alpha, size_t n) {
+    return axpy_like(ctx, "scale", out, x, alpha, n);
+}
+
+climp_status climp_clamp(climp_ctx *ctx, climp_tview y, float lo, float hi, size_t n) {
+    CLIMP_TRY(flat_check(ctx, n));
+    if (!(lo <= hi)) {
+        climp_error_set("clamp: lo %g > hi %g", (double)lo, (double)hi);
+        return CLIMP_ERR_INVALID_ARG;
+    }
+    CLIMP_TRY(climp_view_check(y, n, "y"));
+    climp_karg a[] = {climp_arg_view(y), climp_arg_f32(lo), climp_arg_f32(hi), climp_arg_u64(n)};
+    return flat_launch(ctx, "clamp_inplace", n, 4, a);
+}
+
+/* ------------------------------------------------------------------ row ops */
+static climp_status rows_check(climp_ctx *ctx, int rows, int cols, const int *lds, int nld) {
+    if (!ctx)
+        return CLIMP_ERR_INVALID_ARG;
+    if (rows <= 0 || cols <= 0) {
+        climp_error_set("row op: rows %d, cols %d must be > 0", rows, cols);
+        return CLIMP_ERR_SHAPE;
+    }
+    for (int i = 0; i < nld; i++)
+        if (lds[i] < cols) {
+            climp_error_set("row op: row stride %d < cols %d", lds[i], cols);
+            return CLIMP_ERR_SHAPE;
+        }
+    return CLIMP_OK;
+}
+
+static climp_status launch_2d(climp_ctx *ctx, const char *kname, int cols, int rows, int nargs,
+                              const climp_karg *args) {
+    climp_kernel *k = NULL;
+    CLIMP_TRY(climp_kernel_get(ctx, SRC, DEFS, kname, &k));
+    size_t lx = climp_flat_lws(ctx, 64);
+    size_t lws[2] = {lx, 1}, gws[2] = {climp_round_up((size_t)cols, lx), (size_t)rows};
+    return climp_launch(ctx, k, 2, gws, lws, nargs, args);
+}
+
+climp_status climp_bias_add_forward(climp_ctx *ctx, climp_tview y, int ld_y, climp_tview bias,
+                                    int rows, int N) {
+    CLIMP_TRY(rows_check(ctx, rows, N, &ld_y, 1));
+    CLIMP_TRY(climp_view_check(y, climp_strided_span(rows, N, ld_y), "y"));
+    CLIMP_TRY(climp_view_check(bias, (size_t)N, "bias"));
+    climp_karg a[] = {climp_arg_view(y), climp_arg_i32(ld_y), climp_arg_view(bias),
+                      climp_arg_i32(rows), climp_arg_i32(N)};
+    return launch_2d(ctx, "bias_add_fwd", N, rows, 5, a);
+}
+
+climp_status climp_bias_add_backward(climp_ctx *ctx, climp_tview dbias, climp_tview scratch,
+                                     climp_tview dy, int ld_dy, int rows, int N) {
+    CLIMP_TRY(rows_check(ctx, rows, N, &ld_dy, 1));
+    CLIMP_TRY(climp_view_check(dbias, (size_t)N, "dbias"));
+    CLIMP_TRY(climp_view_check(scratch, climp_colsum_scratch_floats(rows, N), "scratch"));
+    CLIMP_TRY(climp_view_check(dy, climp_strided_span(rows, N, ld_dy), "dy"));
+    int rpb = 0, nb = climp_colsum_blocks(rows, &rpb);
+    climp_karg p[] = {climp_arg_view(scratch), climp_arg_view(dy), climp_arg_i32(ld_dy),
+                      climp_arg_i32(rows),     climp_arg_i32(N),   climp_arg_i32(rpb),
+                      climp_arg_i32(nb)};
+    CLIMP_TRY(launch_2d(ctx, "colsum_partial", N, nb, 7, p));
+    climp_karg f[] = {climp_arg_view(dbias), climp_arg_view(scratch), climp_arg_i32(N),
+                      climp_arg_i32(nb)};
+    return flat_launch(ctx, "colsum_final", (size_t)N, 4, f);
+}
+
+climp_status climp_copy_cols(climp_ctx *ctx, climp_tview dst, int ld_dst, climp_tview src,
+                             int ld_src, int rows, int cols, int accumulate) {
+    int lds[2] = {ld_dst, ld_src};
+    CLIMP_TRY(rows_check(ctx, rows, cols, lds, 2));
+    if (accumulate != 0 && accumulate != 1)
+        return CLIMP_ERR_INVALID_ARG;
+    CLIMP_TRY(climp_view_check(dst, climp_strided_span(rows, cols, ld_dst), "dst"));
+    CLIMP_TRY(climp_view_check(src, climp_strided_span(rows, cols, ld_src), "src"));
+    climp_karg a[] = {climp_arg_view(dst),      climp_arg_i32(ld_dst), climp_arg_view(src),
+                      climp_arg_i32(ld_src),    climp_arg_i32(rows),   climp_arg_i32(cols),
+                      climp_arg_i32(accumulate)};
+    return launch_2d(ctx, "copy_cols", cols, rows, 7, a);
+}
+
+/* ------------------------------------------------------------------ repeat */
+static climp_status repeat_check(climp_ctx *ctx, int M, int P) {
+    if (!ctx)
+        return CLIMP_ERR_INVALID_ARG;
+    if (M <= 0 || P <= 0) {
+        climp_error_set("repeat: M %d, P %d must be > 0", M, P);
+        return CLIMP_ERR_SHAPE;
+    }
+    return CLIMP_OK;
+}
+
+climp_status climp_repeat_forward(climp_ctx *ctx, climp_tview out, climp_tview inp, int M, int P) {
+    CLIMP_TRY(repeat_check(ctx, M, P));
+    size_t n = (size_t)M * (size_t)P;
+    CLIMP_TRY(climp_view_check(out, n, "out"));
+    CLIMP_TRY(climp_view_check(inp, (size_t)M, "inp"));
+    climp_karg a[] = {climp_arg_view(out), climp_arg_view(inp), climp_arg_i32(M), climp_arg_i32(P)};
+    return flat_launch(ctx, "repeat_fwd", n, 4, a);
+}
+
+climp_status climp_repeat_backward(climp_ctx *ctx, climp_tview dinp, climp_tview dout, int M, int P,
+                                   int accumulate) {
+    CLIMP_TRY(repeat_check(ctx, M, P));
+    if (accumulate != 0 && accumulate != 1)
+        return CLIMP_ERR_INVALID_ARG;
+    CLIMP_TRY(climp_view_check(dinp, (size_t)M, "dinp"));
+    CLIMP_TRY(climp_view_check(dout, (size_t)M * (size_t)P, "dout"));
+    climp_karg a[] = {climp_arg_view(dinp), climp_arg_view(dout), climp_arg_i32(M),
+                      climp_arg_i32(P), climp_arg_i32(accumulate)};
+    /* CPUs: always one work-item per m */
+    if (P <= REPEAT_SERIAL || climp_ops_cpu_style(ctx) ||
+        climp_ctx_info(ctx)->max_work_group_size < REPEAT_WG)
+        return flat_launch(ctx, "repeat_bwd", (size_t)M, 5, a);
+    climp_kernel *k = NULL;
+    CLIMP_TRY(climp_kernel_get(ctx, SRC, DEFS, "repeat_bwd_wg", &k));
+    size_t lws = REPEAT_WG, gws = (size_t)M * REPEAT_WG;
+    return climp_launch(ctx, k, 1, &gws, &lws, 5, a);
+}

@@ -1,0 +1,279 @@
+/* Host launchers of LayerNorm, RMSNorm and gated RMSNorm (model/norm.h, cl_kernels/norm.cl):
+ * check every argument, pick the lanes per row, enqueue. Nothing is enqueued when a check fails.
+ * Weight gradients: *_bwd_part (per row-block partials into scratch) + colsum_final. */
+#include "model/norm.h"
+
+#include <limits.h>
+#include <stdio.h>
+
+#include "model/eltwise.h"
+
+#define SRC "norm"
+#define PART_LWS 64 /* local size (x) of the partial and final column-sum kernels */
+
+/* Lanes per row, the one device decision of this file. CPUs (PoCL runs a work-group's lanes as a
+ * loop, and barriers split it): 1 lane per row, measured fastest for C = 96 and 768. Other
+ * devices: a power of two near C/4 (about four columns per lane) in 32..256, capped by the
+ * device. */
+static int row_lanes(climp_ctx *ctx, int C) {
+    if (climp_ops_cpu_style(ctx))
+        return 1;
+    int w = 32;
+    while (w < 256 && w * 4 < C)
+        w *= 2;
+    return (int)climp_flat_lws(ctx, (size_t)w);
+}
+
+typedef struct {
+    climp_ctx *ctx;
+    char defs[32];
+    int wg;
+} prog;
+
+static prog prog_for(climp_ctx *ctx, int C) {
+    prog p;
+    p.ctx = ctx;
+    p.wg = row_lanes(ctx, C);
+    snprintf(p.defs, sizeof p.defs, "WG=%d", p.wg);
+    return p;
+}
+
+/* One work-group of p->wg lanes per row (or per (row, group)). */
+static climp_status launch_rows(const prog *p, const char *kname, int ngroups, int nargs,
+                                const climp_karg *args) {
+    climp_kernel *k = NULL;
+    CLIMP_TRY(climp_kernel_get(p->ctx, SRC, p->defs, kname, &k));
+    size_t lws = (size_t)p->wg, gws = (size_t)ngroups * lws;
+    return climp_launch(p->ctx, k, 1, &gws, &lws, nargs, args);
+}
+
+/* 2-D (columns, row blocks) partial sums. */
+static climp_status launch_part(const prog *p, const char *kname, int C, int nb, int nargs,
+                                const climp_karg *args) {
+    climp_kernel *k = NULL;
+    CLIMP_TRY(climp_kernel_get(p->ctx, SRC, p->defs, kname, &k));
+    size_t lx = climp_flat_lws(p->ctx, PART_LWS);
+    size_t lws[2] = {lx, 1}, gws[2] = {climp_round_up((size_t)C, lx), (size_t)nb};
+    return climp_launch(p->ctx, k, 2, gws, lws, nargs, args);
+}
+
+/* dst (C) += sum over nb blocks of part (nb, C). */
+static climp_status launch_final(const prog *p, climp_tview dst, climp_tview part, int C, int nb) {
+    climp_kernel *k = NULL;
+    CLIMP_TRY(climp_kernel_get(p->ctx, SRC, p->defs, "colsum_final", &k));
+    size_t lws = climp_flat_lws(p->ctx, PART_LWS), gws = climp_round_up((size_t)C, lws);
+    climp_karg a[] = {climp_arg_view(dst), climp_arg_view(part), climp_arg_i32(C),
+                      climp_arg_i32(nb)};
+    return climp_launch(p->ctx, k, 1, &gws, &lws, 4, a);
+}
+
+/* An overwritten gradient (n floats) must not share memory with an input the backward reads. */
+static climp_status no_alias(climp_tview g, size_t n, climp_tview in, size_t nin,
+                             const char *what) {
+    if (!climp_views_overlap(g, n, in, nin))
+        return CLIMP_OK;
+    climp_error_set("%s overlaps an input of the backward", what);
+    return CLIMP_ERR_INVALID_ARG;
+}
+
+static climp_status shape_check(climp_ctx *ctx, int rows, int C, const char *op) {
+    if (!ctx)
+        return CLIMP_ERR_INVALID_ARG;
+    if (rows <= 0 || C <= 0) {
+        climp_error_set("%s: rows %d and C %d must be > 0", op, rows, C);
+        return CLIMP_ERR_SHAPE;
+    }
+    return CLIMP_OK;
+}
+
+size_t climp_layernorm_scratch_floats(int rows, int C) {
+    return 2 * climp_colsum_scratch_floats(rows, C);
+}
+size_t climp_rmsnorm_scratch_floats(int rows, int C) {
+    return climp_colsum_scratch_floats(rows, C);
+}
+size_t climp_gated_rmsnorm_scratch_floats(int rows, int E) {
+    return climp_colsum_scratch_floats(rows, E);
+}
+
+/* ------------------------------------------------------------------ LayerNorm */
+climp_status climp_layernorm_forward(climp_ctx *ctx, climp_tview out, climp_tview mean,
+                                     climp_tview rstd, climp_tview inp, climp_tview weight,
+                                     climp_tview bias, int rows, int C) {
+    CLIMP_TRY(shape_check(ctx, rows, C, "layernorm"));
+    size_t n = (size_t)rows * (size_t)C;
+    CLIMP_TRY(climp_view_check(out, n, "layernorm out"));
+    CLIMP_TRY(climp_view_check(mean, (size_t)rows, "layernorm mean"));
+    CLIMP_TRY(climp_view_check(rstd, (size_t)rows, "layernorm rstd"));
+    CLIMP_TRY(climp_view_check(inp, n, "layernorm inp"));
+    CLIMP_TRY(climp_view_check(weight, (size_t)C, "layernorm weight"));
+    CLIMP_TRY(climp_view_check(bias, (size_t)C, "layernorm bias"));
+    prog p = prog_for(ctx, C);
+    climp_karg a[] = {
+        climp_arg_view(out), climp_arg_view(mean),   climp_arg_view(rstd),
+        climp_arg_view(inp), climp_arg_view(weight), climp_arg_view(bias),
+        climp_arg_i32(rows), climp_arg_i32(C),       climp_arg_f32(CLIMP_LAYERNORM_EPS)};
+    return launch_rows(&p, "layernorm_fwd", rows, 9, a);
+}
+
+climp_status climp_layernorm_backward(climp_ctx *ctx, climp_tview dinp, climp_tview dweight,
+                                      climp_tview dbias, climp_tview scratch, climp_tview dout,
+                                      climp_tview inp, climp_tview weight, climp_tview mean,
+                                      climp_tview rstd, int rows, int C) {
+    CLIMP_TRY(shape_check(ctx, rows, C, "layernorm backward"));
+    size_t n = (size_t)rows * (size_t)C;
+    CLIMP_TRY(climp_view_check(dinp, n, "layernorm dinp"));
+    CLIMP_TRY(climp_view_check(dweight, (size_t)C, "layernorm dweight"));
+    CLIMP_TRY(climp_view_check(dbias, (size_t)C, "layernorm dbias"));
+    CLIMP_TRY(
+        climp_view_check(scratch, climp_layernorm_scratch_floats(rows, C), "layernorm scratch"));
+    CLIMP_TRY(climp_view_check(dout, n, "layernorm dout"));
+    CLIMP_TRY(climp_view_check(inp, n, "layernorm inp"));
+    CLIMP_TRY(climp_view_check(weight, (size_t)C, "layernorm weight"));
+    CLIMP_TRY(climp_view_check(mean, (size_t)rows, "layernorm mean"));
+    CLIMP_TRY(climp_view_check(rstd, (size_t)rows, "layernorm rstd"));
+    CLIMP_TRY(no_alias(dinp, n, dout, n, "layernorm dinp"));
+    CLIMP_TRY(no_alias(dinp, n, inp, n, "layernorm dinp"));
+    prog p = prog_for(ctx, C);
+    climp_karg a[] = {climp_arg_view(dinp),   climp_arg_view(dout), climp_arg_view(inp),
+                      climp_arg_view(weight), climp_arg_view(mean), climp_arg_view(rstd),
+                      climp_arg_i32(rows),    climp_arg_i32(C)};
+    CLIMP_TRY(launch_rows(&p, "layernorm_bwd_dx", rows, 8, a));
+    int rpb = 0, nb = climp_colsum_blocks(rows, &rpb);
+    size_t half = (size_t)nb * (size_t)C;
+    climp_karg b[] = {climp_arg_view(scratch), climp_arg_view(dout), climp_arg_view(inp),
+                      climp_arg_view(mean),    climp_arg_view(rstd), climp_arg_i32(rows),
+                      climp_arg_i32(C),        climp_arg_i32(rpb),   climp_arg_i32(nb)};
+    CLIMP_TRY(launch_part(&p, "layernorm_bwd_part", C, nb, 9, b));
+    CLIMP_TRY(launch_final(&p, dweight, climp_view_sub(scratch, 0, half), C, nb));
+    return launch_final(&p, dbias, climp_view_sub(scratch, half, half), C, nb);
+}
+
+/* ------------------------------------------------------------------ RMSNorm */
+climp_status climp_rmsnorm_forward(climp_ctx *ctx, climp_tview out, climp_tview rstd,
+                                   climp_tview inp, climp_tview weight, int rows, int C) {
+    CLIMP_TRY(shape_check(ctx, rows, C, "rmsnorm"));
+    size_t n = (size_t)rows * (size_t)C;
+    CLIMP_TRY(climp_view_check(out, n, "rmsnorm out"));
+    CLIMP_TRY(climp_view_check(rstd, (size_t)rows, "rmsnorm rstd"));
+    CLIMP_TRY(climp_view_check(inp, n, "rmsnorm inp"));
+    CLIMP_TRY(climp_view_check(weight, (size_t)C, "rmsnorm weight"));
+    prog p = prog_for(ctx, C);
+    climp_karg a[] = {climp_arg_view(out),
+                      climp_arg_view(rstd),
+                      climp_arg_view(inp),
+                      climp_arg_view(weight),
+                      climp_arg_i32(rows),
+                      climp_arg_i32(C),
+                      climp_arg_f32(CLIMP_RMSNORM_EPS)};
+    return launch_rows(&p, "rmsnorm_fwd", rows, 7, a);
+}
+
+climp_status climp_rmsnorm_backward(climp_ctx *ctx, climp_tview dinp, climp_tview dweight,
+                                    climp_tview scratch, climp_tview dout, climp_tview inp,
+                                    climp_tview weight, climp_tview rstd, int rows, int C) {
+    CLIMP_TRY(shape_check(ctx, rows, C, "rmsnorm backward"));
+    size_t n = (size_t)rows * (size_t)C;
+    CLIMP_TRY(climp_view_check(dinp, n, "rmsnorm dinp"));
+    CLIMP_TRY(climp_view_check(dweight, (size_t)C, "rmsnorm dweight"));
+    CLIMP_TRY(climp_view_check(scratch, climp_rmsnorm_scratch_floats(rows, C), "rmsnorm scratch"));
+    CLIMP_TRY(climp_view_check(dout, n, "rmsnorm dout"));
+    CLIMP_TRY(climp_view_check(inp, n, "rmsnorm inp"));
+    CLIMP_TRY(climp_view_check(weight, (size_t)C, "rmsnorm weight"));
+    CLIMP_TRY(climp_view_check(rstd, (size_t)rows, "rmsnorm rstd"));
+    CLIMP_TRY(no_alias(dinp, n, dout, n, "rmsnorm dinp"));
+    CLIMP_TRY(no_alias(dinp, n, inp, n, "rmsnorm dinp"));
+    prog p = prog_for(ctx, C);
+    climp_karg a[] = {climp_arg_view(dinp),   climp_arg_view(dout), climp_arg_view(inp),
+                      climp_arg_view(weight), climp_arg_view(rstd), climp_arg_i32(rows),
+                      climp_arg_i32(C)};
+    CLIMP_TRY(launch_rows(&p, "rmsnorm_bwd_dx", rows, 7, a));
+    int rpb = 0, nb = climp_colsum_blocks(rows, &rpb);
+    climp_karg b[] = {climp_arg_view(scratch), climp_arg_view(dout), climp_arg_view(inp),
+                      climp_arg_view(rstd),    climp_arg_i32(rows),  climp_arg_i32(C),
+                      climp_arg_i32(rpb),      climp_arg_i32(nb)};
+    CLIMP_TRY(launch_part(&p, "rmsnorm_bwd_part", C, nb, 8, b));
+    return launch_final(&p, dweight, scratch, C, nb);
+}
+
+/* ------------------------------------------------------------------ gated RMSNorm */
+static climp_status gated_check(climp_ctx *ctx, int rows, int E, int G, const int *lds, int nld) {
+    CLIMP_TRY(shape_check(ctx, rows, E, "gated rmsnorm"));
+    if (G <= 0 || E % G != 0 || rows > INT_MAX / G) {
+        climp_error_set("gated rmsnorm: G %d must divide E %d (rows %d)", G, E, rows);
+        return CLIMP_ERR_SHAPE;
+    }
+    for (int i = 0; i < nld; i++)
+        if (lds[i] < E) {
+            climp_error_set("gated rmsnorm: row stride %d < E %d", lds[i], E);
+            return CLIMP_ERR_SHAPE;
+        }
+    return CLIMP_OK;
+}
+
+climp_status climp_gated_rmsnorm_forward(climp_ctx *ctx, climp_tview out, climp_tview rstd,
+                                         climp_tview y, int ld_y, climp_tview z, int ld_z,
+                                         climp_tview weight, int rows, int E, int G) {
+    int lds[2] = {ld_y, ld_z};
+    CLIMP_TRY(gated_check(ctx, rows, E, G, lds, 2));
+    CLIMP_TRY(climp_view_check(out, (size_t)rows * (size_t)E, "gated rmsnorm out"));
+    CLIMP_TRY(climp_view_check(rstd, (size_t)rows * (size_t)G, "gated rmsnorm rstd"));
+    CLIMP_TRY(climp_view_check(y, climp_strided_span(rows, E, ld_y), "gated rmsnorm y"));
+    CLIMP_TRY(climp_view_check(z, climp_strided_span(rows, E, ld_z), "gated rmsnorm z"));
+    CLIMP_TRY(climp_view_check(weight, (size_t)E, "gated rmsnorm weight"));
+    prog p = prog_for(ctx, E / G);
+    climp_karg a[] = {climp_arg_view(out),
+                      climp_arg_view(rstd),
+                      climp_arg_view(y),
+                      climp_arg_i32(ld_y),
+                      climp_arg_view(z),
+                      climp_arg_i32(ld_z),
+                      climp_arg_view(weight),
+                      climp_arg_i32(rows),
+                      climp_arg_i32(E),
+                      climp_arg_i32(G),
+                      climp_arg_f32(CLIMP_RMSNORM_EPS)};
+    return launch_rows(&p, "gated_rmsnorm_fwd", rows * G, 11, a);
+}
+
+climp_status climp_gated_rmsnorm_backward(climp_ctx *ctx, climp_tview dy, int ld_dy, climp_tview dz,
+                                          int ld_dz, climp_tview dweight, climp_tview scratch,
+                                          climp_tview dout, climp_tview y, int ld_y, climp_tview z,
+                                          int ld_z, climp_tview weight, climp_tview rstd, int rows,
+                                          int E, int G) {
+    int lds[4] = {ld_dy, ld_dz, ld_y, ld_z};
+    CLIMP_TRY(gated_check(ctx, rows, E, G, lds, 4));
+    CLIMP_TRY(climp_view_check(dy, climp_strided_span(rows, E, ld_dy), "gated rmsnorm dy"));
+    CLIMP_TRY(climp_view_check(dz, climp_strided_span(rows, E, ld_dz), "gated rmsnorm dz"));
+    CLIMP_TRY(climp_view_check(dweight, (size_t)E, "gated rmsnorm dweight"));
+    CLIMP_TRY(climp_view_check(scratch, climp_gated_rmsnorm_scratch_floats(rows, E),
+                               "gated rmsnorm scratch"));
+    CLIMP_TRY(climp_view_check(dout, (size_t)rows * (size_t)E, "gated rmsnorm dout"));
+    CLIMP_TRY(climp_view_check(y, climp_strided_span(rows, E, ld_y), "gated rmsnorm y"));
+    CLIMP_TRY(climp_view_check(z, climp_strided_span(rows, E, ld_z), "gated rmsnorm z"));
+    CLIMP_TRY(climp_view_check(weight, (size_t)E, "gated rmsnorm weight"));
+    CLIMP_TRY(climp_view_check(rstd, (size_t)rows * (size_t)G, "gated rmsnorm rstd"));
+    size_t sdy = climp_strided_span(rows, E, ld_dy), sdz = climp_strided_span(rows, E, ld_dz);
+    size_t sy = climp_strided_span(rows, E, ld_y), sz = climp_strided_span(rows, E, ld_z);
+    size_t no = (size_t)rows * (size_t)E;
+    CLIMP_TRY(no_alias(dy, sdy, dout, no, "gated rmsnorm dy"));
+    CLIMP_TRY(no_alias(dy, sdy, y, sy, "gated rmsnorm dy"));
+    CLIMP_TRY(no_alias(dy, sdy, z, sz, "gated rmsnorm dy"));
+    CLIMP_TRY(no_alias(dz, sdz, dout, no, "gated rmsnorm dz"));
+    CLIMP_TRY(no_alias(dz, sdz, y, sy, "gated rmsnorm dz"));
+    CLIMP_TRY(no_alias(dz, sdz, z, sz, "gated rmsnorm dz"));
+    prog p = prog_for(ctx, E / G);
+    climp_karg a[] = {climp_arg_view(dy),     climp_arg_i32(ld_dy), climp_arg_view(dz),
+                      climp_arg_i32(ld_dz),   climp_arg_view(dout), climp_arg_view(y),
+                      climp_arg_i32(ld_y),    climp_arg_view(z),    climp_arg_i32(ld_z),
+                      climp_arg_view(weight), climp_arg_view(rstd), climp_arg_i32(rows),
+                      climp_arg_i32(E),       climp_arg_i32(G)};
+    CLIMP_TRY(launch_rows(&p, "gated_rmsnorm_bwd_dx", rows * G, 14, a));
+    int rpb = 0, nb = climp_colsum_blocks(rows, &rpb);
+    climp_karg b[] = {climp_arg_view(scratch), climp_arg_view(dout), climp_arg_view(y),
+                      climp_arg_i32(ld_y),     climp_arg_view(z),    climp_arg_i32(ld_z),
+                      climp_arg_view(rstd),    climp_arg_i32(rows),  climp_arg_i32(E),
+                      climp_arg_i32(G),        climp_arg_i32(rpb),   climp_arg_i32(nb)};
+    CLIMP_TRY(launch_part(&p, "gated_rmsnorm_bwd_part", E, nb, 12, b));
+    return launch_final(&p, dweight, scratch, E, nb);
+}
