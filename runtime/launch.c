@@ -37,6 +37,13 @@ static void prof_record(climp_ctx *ctx, const char *kernel, cl_event ev) {
     ctx->prof[i].seconds += (t1 > t0 ? (double)(t1 - t0) : 0.0) * 1e-9;
 }
 
+void rt_prof_add(climp_ctx *ctx, const char *kernel, double seconds) {
+    int i = rt_prof_row_for(ctx, kernel);
+    if (i < 0) return;
+    ctx->prof[i].calls++;
+    ctx->prof[i].seconds += seconds;
+}
+
 climp_status climp_launch(climp_ctx *ctx, climp_kernel *k, int work_dim, const size_t *gws,
                           const size_t *lws, int nargs, const climp_karg *args) {
     if (!ctx || !k || work_dim < 1 || work_dim > 3 || !gws || nargs < 0) return CLIMP_ERR_INVALID_ARG;

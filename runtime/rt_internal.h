@@ -72,6 +72,9 @@ const char *rt_build_options(void);
 /* Embedded or on-disk source text for a name (NULL if none); *len receives its length. */
 const char *rt_source_text(const char *name, size_t *len, char **owned);
 
+/* Profiler: attribute host-side work (host-BLAS GEMM) to a row like a kernel launch. */
+void rt_prof_add(climp_ctx *ctx, const char *kernel, double seconds);
+
 /* GEMM backend hook (runtime/gemm.c), called by climp_ctx_close. */
 void rt_gemm_release(climp_ctx *ctx);
 
