@@ -1,0 +1,403 @@
+/* Host launchers of the selective scan (model/scan.h): validate every argument, pick the variant
+ * and chunk mapping, set arguments and enqueue the kernels of cl_kernels/scan.cl. C reference:
+ * model/scan_ref.c. Nothing is enqueued when an argument is wrong. */
+#include "model/scan.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define SCAN_SRC "scan"
+#define DEFAULT_CHUNK 64
+#define DEFAULT_CB 8
+#define DEFAULT_WG 64
+#define RED_WG 64               /* local size of the carry and reduction kernels */
+#define MAX_PRIVATE_FLOATS 4096 /* CHUNKMAX * CB bound: the backward keeps 8 such arrays */
+
+/* Resolved tunables and the derived sizes of one call. */
+typedef struct plan {
+    int B, L, Dc, N, G, cpg, K, chunk, cb, wg, gpu, seq;
+    int nmax, chunkmax; /* compile-time capacities (program buckets) */
+    int nblk_item; /* channel blocks per group as work-items (forward, phase A, CPU backward) */
+    int nblk_part; /* dBm/dCm partials per group: CPU blocks or GPU work-groups */
+    int kslab, Ls, bslab; /* chunks, tokens and batch elements per backward slab */
+    size_t n_st, n_sd, n_q, n_pd, n_p;
+} plan;
+
+static int is_pow2(int x) {
+    return x > 0 && (x & (x - 1)) == 0;
+}
+static int cdiv(int a, int b) {
+    return (a + b - 1) / b;
+}
+/* Program buckets, so that few programs serve every shape: chunk capacity 64, 256 or 1024. */
+static int chunk_bucket(int chunk) {
+    return chunk <= 64 ? 64 : chunk <= 256 ? 256 : 1024;
+}
+
+static climp_status check_tunables(const climp_scan_shape *s) {
+    if (s->chunk < 0 || s->chunk > 1024 || s->variant < 0 || s->variant > CLIMP_SCAN_GPU ||
+        (s->cb && s->cb != 1 && s->cb != 2 && s->cb != 4 && s->cb != 8 && s->cb != 16) ||
+        (s->wg && (!is_pow2(s->wg) || s->wg > 256)) || s->split < 0 ||
+        s->split > CLIMP_SCAN_SPLIT_SEQUENTIAL || s->slab < 0) {
+        climp_error_set("scan: bad tunables chunk=%d variant=%d cb=%d wg=%d split=%d", s->chunk,
+                        s->variant, s->cb, s->wg, s->split);
+        return CLIMP_ERR_INVALID_ARG;
+    }
+    int chunk = s->chunk ? s->chunk : DEFAULT_CHUNK, cb = s->cb ? s->cb : DEFAULT_CB;
+    if (s->variant != CLIMP_SCAN_GPU && (long)chunk_bucket(chunk) * cb > MAX_PRIVATE_FLOATS) {
+        climp_error_set("scan: chunk %d (capacity %d) x cb %d exceeds %d private floats", chunk,
+                        chunk_bucket(chunk), cb, MAX_PRIVATE_FLOATS);
+        return CLIMP_ERR_INVALID_ARG;
+    }
+    return CLIMP_OK;
+}
+
+/* Sizes for a given variant (gpu 0/1). The backward runs in slabs of (batch elements, chunks)
+ * of at most `rows` (batch element, token) rows, by default as many as keep the dBm/dCm partials
+ * within max(2^22, B*L*Dc) floats: all of B and as many chunks as fit, or, when one chunk of all
+ * of B is already too much, one chunk and as many batch elements as fit. */
+static plan make_plan(const climp_scan_shape *s, int gpu) {
+    plan p;
+    memset(&p, 0, sizeof p);
+    p.B = s->B, p.L = s->L, p.Dc = s->Dc, p.N = s->N, p.G = s->G, p.cpg = s->Dc / s->G;
+    p.chunk = s->chunk ? s->chunk : DEFAULT_CHUNK;
+    p.K = cdiv(s->L, p.chunk);
+    p.gpu = gpu;
+    p.cb = gpu ? 1 : (s->cb ? s->cb : DEFAULT_CB);
+    p.wg = s->wg ? s->wg : DEFAULT_WG;
+    p.nblk_item = cdiv(p.cpg, p.cb);
+    p.nblk_part = gpu ? cdiv(p.cpg, p.wg) : p.nblk_item;
+    p.chunkmax = chunk_bucket(p.chunk);
+    /* CPU: one state capacity for all N (stack memory); GPU: registers, so 16, 64 or 256 */
+    p.nmax = !gpu ? 256 : p.N <= 16 ? 16 : p.N <= 64 ? 64 : 256;
+    const size_t bk = (size_t)p.B * p.K, dn = (size_t)p.Dc * p.N;
+    p.n_st = bk * dn;
+    p.n_sd = bk * p.Dc;
+    p.n_q = bk * dn;
+    p.n_pd = bk * p.Dc;
+    size_t cap = (size_t)1 << 22, tok = (size_t)p.B * p.L * p.Dc;
+    if (tok > cap)
+        cap = tok;
+    const size_t rows = s->slab > 0 ? (size_t)s->slab : cap / (2 * (size_t)p.G * p.nblk_part * p.N);
+    const size_t bchunk = (size_t)p.B * p.chunk;
+    p.kslab = rows < bchunk ? 1 : (rows / bchunk > (size_t)p.K ? p.K : (int)(rows / bchunk));
+    p.bslab = rows >= bchunk ? p.B : (rows / p.chunk < 1 ? 1 : (int)(rows / p.chunk));
+    p.Ls = p.kslab * p.chunk;
+    p.n_p = (size_t)p.bslab * p.Ls * p.G * p.nblk_part * p.N;
+    return p;
+}
+
+size_t climp_scan_states_size(const climp_scan_shape *s) {
+    if (climp_scan_check_shape(s) != CLIMP_OK || check_tunables(s) != CLIMP_OK)
+        return 0;
+    plan p = make_plan(s, 0);
+    return p.n_st + p.n_sd;
+}
+
+static size_t scratch_of(const plan *p) {
+    return p->n_q + 2 * p->n_pd + 2 * p->n_p;
+}
+
+size_t climp_scan_bwd_scratch_size(const climp_scan_shape *s) {
+    if (climp_scan_check_shape(s) != CLIMP_OK || check_tunables(s) != CLIMP_OK)
+        return 0;
+    const plan pc = make_plan(s, 0), pg = make_plan(s, 1);
+    const size_t cpu = scratch_of(&pc), gpu = scratch_of(&pg);
+    if (s->variant == CLIMP_SCAN_CPU)
+        return cpu;
+    if (s->variant == CLIMP_SCAN_GPU)
+        return gpu;
+    return cpu > gpu ? cpu : gpu;
+}
+
+/* The plan for this device: AUTO variant and split resolved from the device info. */
+static plan device_plan(climp_ctx *ctx, const climp_scan_shape *s) {
+    const climp_device_info *info = climp_ctx_info(ctx);
+    int gpu = s->variant == CLIMP_SCAN_GPU || (s->variant == CLIMP_SCAN_AUTO && !info->is_cpu);
+    plan p = make_plan(s, gpu);
+    long items = (long)p.B * p.G * p.nblk_item;
+    long target = (long)(info->compute_units ? info->compute_units : 1) * (info->is_cpu ? 4 : 256);
+    p.seq = s->split == CLIMP_SCAN_SPLIT_SEQUENTIAL ||
+            (s->split == CLIMP_SCAN_SPLIT_AUTO && (items >= target || p.K == 1));
+    return p;
+}
+
+climp_scan_shape climp_scan_resolve(climp_ctx *ctx, const climp_scan_shape *s) {
+    climp_scan_shape r = *s;
+    plan p = device_plan(ctx, s);
+    r.chunk = p.chunk;
+    r.variant = p.gpu ? CLIMP_SCAN_GPU : CLIMP_SCAN_CPU;
+    r.cb = p.cb;
+    r.wg = p.wg;
+    r.split = p.seq ? CLIMP_SCAN_SPLIT_SEQUENTIAL : CLIMP_SCAN_SPLIT_CHUNKS;
+    r.slab = p.Ls * p.bslab;
+    return r;
+}
+
+/* ---------------------------------------------------------------- validation */
+
+static int present(climp_tview v) {
+    return v.buf != NULL && v.n > 0;
+}
+
+static climp_status need(climp_tview v, size_t n, const char *what) {
+    if (!v.buf) {
+        climp_error_set("scan: %s: missing view", what);
+        return CLIMP_ERR_INVALID_ARG;
+    }
+    if (v.n < n) {
+        climp_error_set("scan: %s: view holds %zu floats, shape needs %zu", what, v.n, n);
+        return CLIMP_ERR_BUFFER_TOO_SMALL;
+    }
+    return CLIMP_OK;
+}
+
+static int ld_or(int ld, int dflt) {
+    return ld ? ld : dflt;
+}
+
+/* Checks common to forward and backward: shape, tunables, inputs. */
+static climp_status check_inputs(climp_ctx *ctx, const climp_scan_shape *s, climp_tview u,
+                                 climp_tview dt, climp_tview A_log, climp_tview Bm, climp_tview Cm,
+                                 climp_tview D, climp_tview bias, climp_tview z,
+                                 climp_tview states) {
+    if (!ctx)
+        return CLIMP_ERR_INVALID_ARG;
+    CLIMP_TRY(climp_scan_check_shape(s));
+    CLIMP_TRY(check_tunables(s));
+    if (present(z) && s->ld_z < s->Dc) {
+        climp_error_set("scan: z given with ld_z %d < Dc %d", s->ld_z, s->Dc);
+        return CLIMP_ERR_SHAPE;
+    }
+    const size_t dn = (size_t)s->Dc * s->N, bc = climp_scan_bc_extent(s);
+    CLIMP_TRY(need(u, climp_scan_tok_extent(s, s->ld_u), "u"));
+    CLIMP_TRY(need(dt, climp_scan_tok_extent(s, s->ld_dt), "delta_raw"));
+    CLIMP_TRY(need(A_log, dn, "A_log"));
+    CLIMP_TRY(need(Bm, bc, "Bm"));
+    CLIMP_TRY(need(Cm, bc, "Cm"));
+    CLIMP_TRY(need(D, (size_t)s->Dc, "D"));
+    CLIMP_TRY(need(bias, (size_t)s->Dc, "delta_bias"));
+    if (present(z))
+        CLIMP_TRY(need(z, climp_scan_tok_extent(s, s->ld_z), "z"));
+    CLIMP_TRY(need(states, climp_scan_states_size(s), "states"));
+    return CLIMP_OK;
+}
+
+static climp_status get_kernel(climp_ctx *ctx, const plan *p, const char *name, climp_kernel **k) {
+    char defs[96];
+    snprintf(defs, sizeof defs, "NMAX=%d CB=%d CHUNKMAX=%d GPU=%d", p->nmax, p->cb, p->chunkmax,
+             p->gpu);
+    return climp_kernel_get(ctx, SCAN_SRC, defs, name, k);
+}
+
+/* The TOK_ARGS block of scan.cl (views count as one here, two in the kernel). */
+static int tok_args(climp_karg *a, const plan *p, const climp_scan_shape *s, climp_tview u,
+                    climp_tview dt, climp_tview A_log, climp_tview Bm, climp_tview Cm,
+                    climp_tview D, climp_tview bias, climp_tview z) {
+    int i = 0, hz = present(z);
+    a[i++] = climp_arg_i32(p->B);
+    a[i++] = climp_arg_i32(p->L);
+    a[i++] = climp_arg_i32(p->Dc);
+    a[i++] = climp_arg_i32(p->N);
+    a[i++] = climp_arg_i32(p->G);
+    a[i++] = climp_arg_i32(p->nblk_item);
+    a[i++] = climp_arg_i32(p->chunk);
+    a[i++] = climp_arg_view(u);
+    a[i++] = climp_arg_i32(s->ld_u);
+    a[i++] = climp_arg_view(dt);
+    a[i++] = climp_arg_i32(s->ld_dt);
+    a[i++] = climp_arg_view(A_log);
+    a[i++] = climp_arg_view(Bm);
+    a[i++] = climp_arg_view(Cm);
+    a[i++] = climp_arg_u64(s->bc_stride_b);
+    a[i++] = climp_arg_u64(s->bc_stride_l);
+    a[i++] = climp_arg_u64(s->bc_stride_g);
+    a[i++] = climp_arg_view(D);
+    a[i++] = climp_arg_view(bias);
+    a[i++] = climp_arg_i32(hz);
+    a[i++] = climp_arg_view(hz ? z : u); /* any valid buffer when there is no gate */
+    a[i++] = climp_arg_i32(hz ? s->ld_z : s->ld_u);
+    return i;
+}
+
+/* Geometry of scan_fwd / scan_bwd_adj / scan_bwd: (channel blocks, chunks, B). CPU: work-groups
+ * of one work-item (each is long); GPU: wg consecutive channels. dim1 is set by the caller. */
+static void item_geometry(const plan *p, size_t gws[3], size_t lws[3]) {
+    const size_t items = (size_t)p->G * p->nblk_item;
+    gws[0] = p->gpu ? climp_round_up(items, (size_t)p->wg) : items;
+    gws[1] = 1;
+    gws[2] = (size_t)p->B;
+    lws[0] = p->gpu ? (size_t)p->wg : 1;
+    lws[1] = lws[2] = 1;
+}
+
+/* 1-D geometry of the carry and reduction kernels: a fixed local size, n rounded up. */
+static void flat_geometry(climp_ctx *ctx, size_t n, size_t *gws, size_t *lws) {
+    size_t wg = RED_WG, mx = climp_ctx_info(ctx)->max_work_group_size;
+    if (mx && wg > mx)
+        wg = mx;
+    *lws = wg;
+    *gws = climp_round_up(n, wg);
+}
+
+/* ---------------------------------------------------------------- forward */
+
+climp_status climp_scan_forward(climp_ctx *ctx, const climp_scan_shape *s, climp_tview u,
+                                climp_tview delta_raw, climp_tview A_log, climp_tview Bm,
+                                climp_tview Cm, climp_tview D, climp_tview delta_bias,
+                                climp_tview z, climp_tview out, climp_tview states) {
+    CLIMP_TRY(check_inputs(ctx, s, u, delta_raw, A_log, Bm, Cm, D, delta_bias, z, states));
+    CLIMP_TRY(need(out, climp_scan_tok_extent(s, s->ld_out), "out"));
+    const plan p = device_plan(ctx, s);
+    climp_kernel *kf = NULL, *kc = NULL;
+    CLIMP_TRY(get_kernel(ctx, &p, "scan_fwd", &kf));
+    if (!p.seq && p.K > 1)
+        CLIMP_TRY(get_kernel(ctx, &p, "scan_carry", &kc));
+    climp_tview st = climp_view_sub(states, 0, p.n_st), sd = climp_view_sub(states, p.n_st, p.n_sd);
+    climp_karg a[40];
+    int n = tok_args(a, &p, s, u, delta_raw, A_log, Bm, Cm, D, delta_bias, z);
+    a[n++] = climp_arg_view(out);
+    a[n++] = climp_arg_i32(s->ld_out);
+    a[n++] = climp_arg_view(st);
+    a[n++] = climp_arg_view(sd);
+    const int imode = n++;
+    size_t gws[3], lws[3];
+    item_geometry(&p, gws, lws);
+    if (p.seq || p.K == 1) {
+        a[imode] = climp_arg_i32(1);
+        return climp_launch(ctx, kf, 3, gws, lws, n, a);
+    }
+    a[imode] = climp_arg_i32(2); /* local chunk-end states of chunks 0..K-2 */
+    gws[1] = (size_t)p.K - 1;
+    CLIMP_TRY(climp_launch(ctx, kf, 3, gws, lws, n, a));
+    size_t gc, lc;
+    flat_geometry(ctx, (size_t)p.B * p.Dc * p.N, &gc, &lc);
+    CLIMP_TRY(CLIMP_LAUNCH(ctx, kc, 1, &gc, &lc, climp_arg_i32(p.B), climp_arg_i32(p.L),
+                           climp_arg_i32(p.Dc), climp_arg_i32(p.N), climp_arg_i32(p.chunk),
+                           climp_arg_view(A_log), climp_arg_view(st), climp_arg_view(sd),
+                           climp_arg_i32(0)));
+    a[imode] = climp_arg_i32(0); /* every chunk from its true initial state */
+    gws[1] = (size_t)p.K;
+    return climp_launch(ctx, kf, 3, gws, lws, n, a);
+}
+
+/* ---------------------------------------------------------------- backward */
+
+climp_status climp_scan_backward(climp_ctx *ctx, const climp_scan_shape *s, climp_tview u,
+                                 climp_tview delta_raw, climp_tview A_log, climp_tview Bm,
+                                 climp_tview Cm, climp_tview D, climp_tview delta_bias,
+                                 climp_tview z, climp_tview states, climp_tview dout,
+                                 climp_tview scratch, climp_tview du, climp_tview ddelta_raw,
+                                 climp_tview dA_log, climp_tview dBm, climp_tview dCm,
+                                 climp_tview dD, climp_tview ddelta_bias, climp_tview dz) {
+    CLIMP_TRY(check_inputs(ctx, s, u, delta_raw, A_log, Bm, Cm, D, delta_bias, z, states));
+    const int hz = present(z);
+    const int ld_dout = ld_or(s->ld_dout, s->ld_out), ld_du = ld_or(s->ld_du, s->ld_u);
+    const int ld_ddt = ld_or(s->ld_ddt, s->ld_dt), ld_dz = ld_or(s->ld_dz, s->ld_z);
+    if (hz && ld_dz < s->Dc)
+        return CLIMP_ERR_SHAPE;
+    const size_t bc = climp_scan_bc_extent(s), dn = (size_t)s->Dc * s->N;
+    CLIMP_TRY(need(dout, climp_scan_tok_extent(s, ld_dout), "dout"));
+    CLIMP_TRY(need(scratch, climp_scan_bwd_scratch_size(s), "scratch"));
+    CLIMP_TRY(need(du, climp_scan_tok_extent(s, ld_du), "du"));
+    CLIMP_TRY(need(ddelta_raw, climp_scan_tok_extent(s, ld_ddt), "ddelta_raw"));
+    CLIMP_TRY(need(dA_log, dn, "dA_log"));
+    CLIMP_TRY(need(dBm, bc, "dBm"));
+    CLIMP_TRY(need(dCm, bc, "dCm"));
+    CLIMP_TRY(need(dD, (size_t)s->Dc, "dD"));
+    CLIMP_TRY(need(ddelta_bias, (size_t)s->Dc, "ddelta_bias"));
+    if (hz)
+        CLIMP_TRY(need(dz, climp_scan_tok_extent(s, ld_dz), "dz"));
+    const plan p = device_plan(ctx, s);
+    const climp_device_info *info = climp_ctx_info(ctx);
+    if (p.gpu && ((size_t)p.wg > info->max_work_group_size ||
+                  (uint64_t)2 * p.chunkmax * p.wg * sizeof(float) > info->local_mem_bytes)) {
+        climp_error_set("scan: GPU variant wg=%d chunk=%d does not fit this device", p.wg, p.chunk);
+        return CLIMP_ERR_UNSUPPORTED;
+    }
+    climp_kernel *kb = NULL, *ka = NULL, *kcar = NULL, *krbc = NULL, *krp = NULL;
+    CLIMP_TRY(get_kernel(ctx, &p, p.gpu ? "scan_bwd_wg" : "scan_bwd", &kb));
+    CLIMP_TRY(get_kernel(ctx, &p, "scan_bwd_reduce_bc", &krbc));
+    CLIMP_TRY(get_kernel(ctx, &p, "scan_bwd_reduce_params", &krp));
+    if (!p.seq && p.K > 1) {
+        CLIMP_TRY(get_kernel(ctx, &p, "scan_bwd_adj", &ka));
+        CLIMP_TRY(get_kernel(ctx, &p, "scan_carry", &kcar));
+    }
+    climp_tview st = climp_view_sub(states, 0, p.n_st), sd = climp_view_sub(states, p.n_st, p.n_sd);
+    size_t o = 0;
+    climp_tview q = climp_view_sub(scratch, o, p.n_q);
+    climp_tview pdd = climp_view_sub(scratch, o += p.n_q, p.n_pd);
+    climp_tview pdb = climp_view_sub(scratch, o += p.n_pd, p.n_pd);
+    climp_tview pB = climp_view_sub(scratch, o += p.n_pd, p.n_p);
+    climp_tview pC = climp_view_sub(scratch, o += p.n_p, p.n_p);
+    climp_karg a[80];
+    int n = tok_args(a, &p, s, u, delta_raw, A_log, Bm, Cm, D, delta_bias, z);
+    a[n++] = climp_arg_view(dout);
+    a[n++] = climp_arg_i32(ld_dout);
+    const int ntok = n;
+    if (ka) { /* phases A and B: chunk carries of the adjoint */
+        a[n++] = climp_arg_view(q);
+        size_t g3[3], l3[3], gc, lc;
+        item_geometry(&p, g3, l3);
+        g3[1] = (size_t)p.K - 1;
+        CLIMP_TRY(climp_launch(ctx, ka, 3, g3, l3, n, a));
+        flat_geometry(ctx, (size_t)p.B * p.Dc * p.N, &gc, &lc);
+        CLIMP_TRY(CLIMP_LAUNCH(ctx, kcar, 1, &gc, &lc, climp_arg_i32(p.B), climp_arg_i32(p.L),
+                               climp_arg_i32(p.Dc), climp_arg_i32(p.N), climp_arg_i32(p.chunk),
+                               climp_arg_view(A_log), climp_arg_view(q), climp_arg_view(sd),
+                               climp_arg_i32(1)));
+    }
+    n = ntok;
+    a[5] = climp_arg_i32(p.nblk_part); /* scan_bwd_wg: blocks of wg channels per group */
+    a[n++] = climp_arg_view(st);
+    a[n++] = climp_arg_view(q);
+    a[n++] = climp_arg_view(pdd);
+    a[n++] = climp_arg_view(pdb);
+    a[n++] = climp_arg_view(pB);
+    a[n++] = climp_arg_view(pC);
+    a[n++] = climp_arg_i32(p.Ls);
+    a[n++] = climp_arg_view(du);
+    a[n++] = climp_arg_i32(ld_du);
+    a[n++] = climp_arg_view(ddelta_raw);
+    a[n++] = climp_arg_i32(ld_ddt);
+    a[n++] = climp_arg_view(hz ? dz : du);
+    a[n++] = climp_arg_i32(hz ? ld_dz : ld_du);
+    const int ik0 = n++, ikc = n++;
+    a[n++] = climp_arg_i32(p.seq);
+    const int ib0 = n++;
+    if (p.gpu)
+        a[n++] = climp_arg_local((size_t)2 * p.chunkmax * p.wg * sizeof(float));
+    /* Slabs: chunks from the last to the first (in sequential mode a slab hands its carry to the
+     * next one through q), each for batch elements [b0, b0 + nb). */
+    for (int b0 = 0; b0 < p.B; b0 += p.bslab)
+        for (int ke = p.K; ke > 0; ke -= p.kslab) {
+            const int k0 = ke - p.kslab > 0 ? ke - p.kslab : 0, kc = ke - k0;
+            const int nb = p.B - b0 < p.bslab ? p.B - b0 : p.bslab;
+            a[ik0] = climp_arg_i32(k0);
+            a[ikc] = climp_arg_i32(kc);
+            a[ib0] = climp_arg_i32(b0);
+            size_t gws[3] = {(size_t)p.G * p.nblk_item, p.seq ? 1 : (size_t)kc, (size_t)nb};
+            size_t lw[3] = {1, 1, 1};
+            if (p.gpu) {
+                gws[0] = (size_t)p.G * p.nblk_part * p.wg;
+                lw[0] = (size_t)p.wg;
+            }
+            CLIMP_TRY(climp_launch(ctx, kb, 3, gws, lw, n, a));
+            const int t_first = k0 * p.chunk,
+                      nt = (ke * p.chunk < p.L ? ke * p.chunk : p.L) - t_first;
+            size_t gr, lr;
+            flat_geometry(ctx, (size_t)nb * nt * p.G * p.N, &gr, &lr);
+            CLIMP_TRY(CLIMP_LAUNCH(
+                ctx, krbc, 1, &gr, &lr, climp_arg_i32(nb), climp_arg_i32(b0), climp_arg_i32(p.N),
+                climp_arg_i32(p.G), climp_arg_i32(p.nblk_part), climp_arg_i32(p.Ls),
+                climp_arg_i32(t_first), climp_arg_i32(nt), climp_arg_view(pB), climp_arg_view(pC),
+                climp_arg_view(dBm), climp_arg_view(dCm), climp_arg_u64(s->bc_stride_b),
+                climp_arg_u64(s->bc_stride_l), climp_arg_u64(s->bc_stride_g)));
+        }
+    size_t gp, lp;
+    flat_geometry(ctx, dn, &gp, &lp);
+    return CLIMP_LAUNCH(ctx, krp, 1, &gp, &lp, climp_arg_i32(p.B), climp_arg_i32(p.K),
+                        climp_arg_i32(p.Dc), climp_arg_i32(p.N), climp_arg_view(A_log),
+                        climp_arg_view(q), climp_arg_view(pdd), climp_arg_view(pdb),
+                        climp_arg_view(dA_log), climp_arg_view(dD), climp_arg_view(ddelta_bias));
+}
