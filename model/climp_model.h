@@ -80,4 +80,29 @@ climp_status climp_model_save(climp_model *m, const char *path, const char *cons
 /* Read the config of a checkpoint: from its metadata, else inferred from names and shapes. */
 climp_status climp_checkpoint_config(const char *path, climp_config *out);
 
+/* Split and overlapped steps (model/split.c). A replica runs the towers in `towers` on its rows
+ * [offset, offset + B) of a global batch of world_batch pairs: with one tower (tower-parallel
+ * training, one device per tower) the input of the other tower may be NULL and `gather` receives
+ * NULL for it, filling both global arrays from the replicas that own them. Every replica computes
+ * the global loss and the gradient of logit_scale (keep it on one). tower_done (may be NULL) is
+ * called once the backward of a tower has been enqueued, text first, then vision: the gradients
+ * of that tower's range are final once the queue reaches that point (see
+ * climp_model_tower_split_offset). With both towers this computes what climp_model_step_dist
+ * computes, bitwise. */
+enum { CLIMP_TOWER_VISION = 1, CLIMP_TOWER_TEXT = 2, CLIMP_TOWER_BOTH = 3 };
+typedef climp_status (*climp_tower_done_fn)(void *user, int tower);
+typedef struct climp_split {
+    int towers;
+    int world_batch;
+    int offset;
+    climp_gather_fn gather;
+    climp_tower_done_fn tower_done;
+    void *user;
+} climp_split;
+climp_status climp_model_step_split(climp_model *m, const climp_batch_in *b, const climp_split *sp,
+                                    int backward, float loss_scale, float *loss);
+/* Parameters [0, t) are the vision tower's (with its projection), [t, total) the text tower's,
+ * its projection and logit_scale; returns t, or 0 if the layout does not split so. */
+size_t climp_model_tower_split_offset(const climp_model *m);
+
 #endif

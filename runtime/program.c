@@ -161,8 +161,10 @@ static climp_status get_binary(climp_ctx *ctx, cl_program prog, unsigned char **
 /* Binary file: magic, u64 key hash, u64 size, bytes. Written to a temp file and renamed. */
 static climp_status write_binary_file(const char *path, uint64_t key, const unsigned char *bin,
                                       size_t n) {
+    /* Unique per process and call: several contexts (threads) may write the same entry. */
+    static _Atomic long counter;
     char tmp[1100];
-    snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+    snprintf(tmp, sizeof(tmp), "%s.tmp.%ld.%ld", path, (long)getpid(), ++counter);
     FILE *f = fopen(tmp, "wb");
     if (!f) return CLIMP_ERR_IO;
     uint64_t sz = n;

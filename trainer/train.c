@@ -1,8 +1,12 @@
 /* `climp train`: contrastive training on synthetic, TSV/CSV or WebDataset data with AdamW,
  * warmup + cosine/constant schedule, accumulation, clipping, tower locking, atomic CRC-checked
- * checkpoints with exact resume, periodic retrieval evaluation, JSONL logs and a progress bar. */
+ * checkpoints with exact resume, periodic retrieval evaluation, JSONL logs and a progress bar.
+ * Scale-out (trainer/dist.h): under mpirun every rank trains its shard of each global batch and
+ * rank 0 alone writes; --devices / --vision-device+--text-device use several devices of this
+ * process. The single-device path calls climp_model_step as before. */
 #define _POSIX_C_SOURCE 200809L
 #include "trainer/cli.h"
+#include "trainer/dist.h"
 #include "trainer/session.h"
 #include "trainer/train_opts.h"
 
@@ -100,10 +104,80 @@ static climp_status make_model(climp_ctx *ctx, const train_opts *o, const char *
     return CLIMP_OK;
 }
 
+/* How this process takes part in training. */
+typedef struct scale {
+    int rank, world;     /* MPI_COMM_WORLD (0 and 1 without MPI) */
+    climp_mpi_dp *dp;    /* world > 1 */
+    climp_local *local;  /* several devices in this process */
+} scale;
+
+/* MPI start-up when launched by mpirun; usage errors (exit 2) for combinations not supported. */
+static int start_mpi(const train_opts *o, scale *sc, climp_status *s) {
+    sc->rank = 0;
+    sc->world = 1;
+    *s = CLIMP_OK;
+    if (!climp_mpi_launched()) return -1;
+    if ((*s = climp_mpi_init(&sc->rank, &sc->world))) return 1;
+    if (sc->world > 1 && (o->ndev || o->vision_device)) {
+        if (sc->rank == 0)
+            fprintf(stderr, "climp train: --devices / --vision-device are not supported with "
+                    "more than one MPI rank yet\n");
+        climp_mpi_finalize();
+        return 2;
+    }
+    if (sc->rank != 0 && climp_log_level() == CLIMP_LOG_INFO) climp_log_set_level(CLIMP_LOG_WARN);
+    return -1;
+}
+
+/* Every rank must resume from the same checkpoint (the save folder is shared). */
+static climp_status agree_on_resume(const scale *sc, long step) {
+    if (sc->world == 1) return CLIMP_OK;
+    long lo = step, hi = step;
+    CLIMP_TRY(climp_mpi_min_long(&lo, 1));
+    CLIMP_TRY(climp_mpi_max_long(&hi, 1));
+    if (lo != hi) {
+        climp_error_set("the ranks found different checkpoints (steps %ld and %ld): --save-dir "
+                        "must be one folder that every rank sees",
+                        lo, hi);
+        return CLIMP_ERR_IO;
+    }
+    return CLIMP_OK;
+}
+
+static climp_status start_devices(const train_opts *o, climp_model *m, int S, scale *sc) {
+    if (!o->ndev && !o->vision_device) return CLIMP_OK;
+    climp_local_options lo = {0};
+    lo.ndev = o->ndev;
+    lo.devices = o->devices;
+    lo.weights = o->nweights ? o->weights : NULL;
+    lo.vision_device = o->vision_device;
+    lo.text_device = o->text_device;
+    lo.kernel_binaries = o->kernel_binaries;
+    lo.profile = o->profile;
+    lo.batch = o->batch;
+    lo.image_size = S;
+    return climp_local_create(&lo, m, &sc->local);
+}
+
+/* One micro-batch through whichever engine this process uses. */
+static climp_status micro_step(scale *sc, climp_model *m, const climp_batch_in *in,
+                               float loss_scale, int last, float *loss) {
+    if (sc->dp) return climp_mpi_dp_step(sc->dp, in, loss_scale, last, loss);
+    if (sc->local) return climp_local_step(sc->local, in, loss_scale, loss);
+    return climp_model_step(m, in, 1, loss_scale, loss, NULL, NULL);
+}
+
 int climp_cmd_train(int argc, char **argv) {
     train_opts o;
     int rc = climp_train_parse(argc, argv, &o);
     if (rc >= 0) return rc;
+    scale sc = {0};
+    climp_status s;
+    rc = start_mpi(&o, &sc, &s);
+    if (rc >= 0) {
+        if (s) climp_report_error("starting MPI", s);
+        return rc;
+    }
     climp_ctx *ctx = NULL;
     climp_model *m = NULL;
     climp_optimizer *opt = NULL;
@@ -112,13 +186,12 @@ int climp_cmd_train(int argc, char **argv) {
     climp_loader *ld = NULL;
     FILE *lf = NULL;
     climp_text_batch tb = {0};
-    climp_status s;
     const char *what = "opening the device";
     climp_train_state st = {0};
     st.seed = o.seed;
     char resume_dir[1024], *resume_ckpt = NULL;
     climp_ctx_options co = {0};
-    co.device = o.device;
+    co.device = o.ndev ? o.devices[0] : o.vision_device ? o.vision_device : o.device;
     co.profile = o.profile;
     co.kernel_binaries = o.kernel_binaries;
     if ((s = climp_ctx_open(&co, &ctx))) goto fail;
@@ -133,6 +206,7 @@ int climp_cmd_train(int argc, char **argv) {
             st = (climp_train_state){0};
             st.seed = o.seed;
         }
+        if ((s = agree_on_resume(&sc, resume_ckpt ? st.step : -1))) goto fail;
     }
     what = "building the model";
     if ((s = make_model(ctx, &o, resume_ckpt, &m))) goto fail;
@@ -153,7 +227,8 @@ int climp_cmd_train(int argc, char **argv) {
             goto fail;
     }
     what = "starting the data loader";
-    if ((s = climp_loader_create(ds, o.batch, o.shuffle, o.augment, o.seed, o.threads, &ld)))
+    if ((s = climp_loader_create_sharded(ds, o.batch, o.shuffle, o.augment, o.seed, o.threads,
+                                         sc.rank, sc.world, &ld)))
         goto fail;
     if (resume_ckpt && (s = climp_loader_seek(ld, st.epoch, st.cursor))) goto fail;
     what = "creating the optimizer";
@@ -165,10 +240,18 @@ int climp_cmd_train(int argc, char **argv) {
         what = "loading the optimizer state";
         if ((s = climp_optimizer_load(opt, p))) goto fail;
     }
-    long per_step = (long)o.batch * o.accum;
+    what = "starting the devices";
+    if ((s = start_devices(&o, m, climp_dataset_image_size(ds), &sc))) goto fail;
+    if (sc.world > 1) {
+        const char *ov = getenv("CLIMP_MPI_OVERLAP");
+        what = "starting data parallelism";
+        if ((s = climp_mpi_dp_create(m, sc.rank, sc.world, !ov || strcmp(ov, "0"), &sc.dp)))
+            goto fail;
+    }
+    long per_step = (long)o.batch * o.accum * sc.world; /* pairs of one optimizer step */
     long total = o.steps > 0 ? o.steps
                              : (long)ceil((double)o.epochs * climp_dataset_size(ds) / per_step);
-    if (o.log_jsonl) {
+    if (o.log_jsonl && sc.rank == 0) {
         lf = fopen(o.log_jsonl, resume_ckpt ? "a" : "w");
         if (!lf) {
             climp_error_set("cannot write %s: %s", o.log_jsonl, strerror(errno));
@@ -178,12 +261,24 @@ int climp_cmd_train(int argc, char **argv) {
         }
     }
     const climp_param_table *pt = climp_model_params(m);
-    fprintf(stderr,
-            "climp train: %s (%.2fM parameters) on %s | data %s (%ld pairs, %dx%d) | batch %d x %d "
-            "accum | %ld steps | lr %g %s warmup %d\n",
-            cfg->name, pt->total / 1e6, climp_ctx_info(ctx)->name, climp_dataset_kind(ds),
-            climp_dataset_size(ds), climp_dataset_image_size(ds), climp_dataset_image_size(ds),
-            o.batch, o.accum, total, o.lr, o.cosine ? "cosine" : "const", o.warmup);
+    char where[400];
+    if (sc.world > 1)
+        snprintf(where, sizeof(where), "%d MPI ranks (rank 0 on %s)", sc.world,
+                 climp_ctx_info(ctx)->name);
+    else if (sc.local)
+        snprintf(where, sizeof(where), "%d devices", climp_local_count(sc.local));
+    else
+        snprintf(where, sizeof(where), "%s", climp_ctx_info(ctx)->name);
+    if (sc.rank == 0) {
+        fprintf(stderr,
+                "climp train: %s (%.2fM parameters) on %s | data %s (%ld pairs, %dx%d) | batch %d "
+                "x %d accum%s | %ld steps | lr %g %s warmup %d\n",
+                cfg->name, pt->total / 1e6, where, climp_dataset_kind(ds), climp_dataset_size(ds),
+                climp_dataset_image_size(ds), climp_dataset_image_size(ds), o.batch, o.accum,
+                sc.world > 1 ? " x ranks" : "", total, o.lr, o.cosine ? "cosine" : "const",
+                o.warmup);
+        if (sc.local) climp_local_describe(sc.local, stderr);
+    }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     climp_progress pg;
@@ -191,11 +286,12 @@ int climp_cmd_train(int argc, char **argv) {
     int S = climp_dataset_image_size(ds), bad_in_row = 0;
     tb.cap = o.max_text_len;
     float logit_scale = 0;
-    long start_step = st.step;
+    long start_step = st.step, base_skipped = st.skipped;
     while (st.step < total && !g_stop) {
         double t0 = climp_now_seconds();
         what = "training";
         if ((s = climp_model_zero_grads(m))) goto fail;
+        if (sc.local && (s = climp_local_zero_grads(sc.local))) goto fail;
         double loss_sum = 0;
         int finite = 1;
         for (int a = 0; a < o.accum; a++) {
@@ -207,10 +303,14 @@ int climp_cmd_train(int argc, char **argv) {
             climp_batch_in in = {b->B, S, S, b->images, tb.Lmax, tb.tokens, tb.lengths};
             float loss = 0;
             what = "training step";
-            if ((s = climp_model_step(m, &in, 1, 1.0f / o.accum, &loss, NULL, NULL))) goto fail;
+            if ((s = micro_step(&sc, m, &in, 1.0f / o.accum, a == o.accum - 1, &loss)))
+                goto fail;
             if (!isfinite(loss)) finite = 0;
             loss_sum += loss;
         }
+        what = "summing the gradients";
+        if (sc.dp && (s = climp_mpi_dp_reduce(sc.dp))) goto fail;
+        if (sc.local && (s = climp_local_reduce(sc.local))) goto fail;
         float lr = climp_lr_at(o.cosine ? CLIMP_LR_COSINE : CLIMP_LR_CONST, o.lr, o.warmup,
                                (int)total, (int)st.step);
         double gnorm = 0;
@@ -219,8 +319,16 @@ int climp_cmd_train(int argc, char **argv) {
             if (s == CLIMP_ERR_NOT_FINITE) finite = 0;
             else if (s) goto fail;
         }
+        what = "copying the parameters to the devices";
+        if (sc.local && (s = climp_local_broadcast(sc.local))) goto fail;
         climp_loader_position(ld, &st.epoch, &st.cursor);
-        st.skipped = climp_loader_skipped(ld);
+        long agreed[2] = {climp_loader_skipped(ld), g_stop};
+        what = "agreeing across ranks";
+        if (sc.world > 1 && ((s = climp_mpi_sum_long(agreed, 1)) ||
+                             (s = climp_mpi_max_long(agreed + 1, 1))))
+            goto fail;
+        st.skipped = base_skipped + agreed[0];
+        if (agreed[1]) g_stop = (sig_atomic_t)agreed[1];
         double loss = loss_sum / o.accum, dt = climp_now_seconds() - t0;
         if (!finite) {
             st.nan_skips++;
@@ -242,16 +350,18 @@ int climp_cmd_train(int argc, char **argv) {
         if (lf) {
             fprintf(lf,
                     "{\"step\": %ld, \"loss\": %.7g, \"lr\": %.6g, \"logit_scale\": %.7g, "
-                    "\"samples_per_s\": %.3f, \"grad_norm\": %.6g, \"epoch\": %d, \"skipped\": %ld, "
-                    "\"finite\": %s}\n",
+                    "\"samples_per_s\": %.3f, \"grad_norm\": %.7g, \"epoch\": %d, "
+                    "\"skipped\": %ld, \"finite\": %s}\n",
                     st.step, loss, lr, logit_scale, sps, gnorm, st.epoch, st.skipped,
                     finite ? "true" : "false");
             fflush(lf);
         }
         char extra[96];
         snprintf(extra, sizeof(extra), " loss %.4f", loss);
-        climp_progress_update(&pg, "train", st.step - start_step, total - start_step,
-                              (double)per_step, "samples", extra);
+        if (sc.rank == 0)
+            climp_progress_update(&pg, "train", st.step - start_step, total - start_step,
+                                  (double)per_step, "samples", extra);
+        if (sc.rank != 0) continue; /* the other ranks neither save nor evaluate */
         if (o.save_dir && o.save_every > 0 && st.step % o.save_every == 0 && st.step < total) {
             what = "saving a checkpoint";
             if ((s = climp_ckpt_save(o.save_dir, m, opt, &st, o.tokenizer, o.keep))) goto fail;
@@ -267,6 +377,7 @@ int climp_cmd_train(int argc, char **argv) {
             log_eval(lf, st.step, &r);
         }
     }
+    if (sc.rank != 0) goto done;
     climp_progress_done(&pg);
     if (g_stop) fprintf(stderr, "climp train: signal %d: saving a checkpoint at step %ld\n",
                         (int)g_stop, st.step);
@@ -286,9 +397,13 @@ int climp_cmd_train(int argc, char **argv) {
         fprintf(stderr, "climp train: %ld bad samples skipped, %ld captions truncated, %ld steps "
                 "skipped for non-finite values\n", st.skipped, tb.truncated, st.nan_skips);
     if (o.profile) climp_profile_print(ctx, stderr);
+done:
     s = CLIMP_OK;
 fail:
     if (s) climp_report_error(what, s);
+    if (s && sc.world > 1) climp_mpi_abort(1); /* the other ranks would wait forever */
+    climp_mpi_dp_destroy(sc.dp);
+    climp_local_destroy(sc.local);
     if (lf) fclose(lf);
     climp_text_batch_free(&tb);
     climp_loader_destroy(ld);
@@ -298,5 +413,6 @@ fail:
     climp_optimizer_destroy(opt);
     climp_model_destroy(m);
     climp_ctx_close(ctx);
+    climp_mpi_finalize();
     return s ? 1 : 0;
 }

@@ -12,6 +12,7 @@
 
 #include "model/config.h"
 #include "trainer/cli.h"
+#include "trainer/dist.h"
 
 static void usage(void) {
     printf(
@@ -36,7 +37,7 @@ static void usage(void) {
         "  --lock-text          freeze text_encoder.* (projections stay trainable)\n"
         "  --lock-vision        freeze vision_encoder.*\n"
         "optimisation:\n"
-        "  --batch-size B       pairs per micro-batch (default 64)\n"
+        "  --batch-size B       pairs per micro-batch of this process (default 64)\n"
         "  --accum-steps A      micro-batches per optimizer step (default 1)\n"
         "  --steps N | --epochs E   length of the run (default 600 steps)\n"
         "  --lr LR              peak learning rate (default 2e-3)\n"
@@ -56,8 +57,40 @@ static void usage(void) {
         "device:\n"
         "  --device D           P:D index or name substring (default $CLIMP_DEVICE or 0:0)\n"
         "  --kernel-binaries D  load offline kernel binaries from D (no compilation)\n"
-        "  --profile            per-kernel time table at the end\n",
-        climp_config_preset_names());
+        "  --profile            per-kernel time table at the end\n"
+        "several devices (one process, any vendors; see `climp devices`):\n"
+        "  --devices LIST       data parallel over a comma list of devices (e.g. 0:0,1:0): each\n"
+        "                       batch is split in proportion to their speed, measured at start\n"
+        "  --device-weights W   comma list of relative speeds instead of measuring (e.g. 3,1)\n"
+        "  --vision-device D    run the vision tower on D and the text tower on --text-device,\n"
+        "  --text-device D      concurrently; they meet at the loss\n"
+        "several processes (MPI%s):\n"
+        "  mpirun -np P climp train ...  data parallel over P ranks, each on its --device (or\n"
+        "                       $CLIMP_DEVICE: mpirun -np 1 -x CLIMP_DEVICE=0:0 climp train ... :\n"
+        "                       -np 1 -x CLIMP_DEVICE=1:0 climp train ...). --batch-size is per\n"
+        "                       rank (global batch P x B); rank 0 alone writes logs and\n"
+        "                       checkpoints; --resume needs the same P. CLIMP_MPI_OVERLAP=0 stops\n"
+        "                       reducing text gradients while the vision backward runs\n",
+        climp_config_preset_names(),
+        climp_mpi_available() ? ": built in" : ": not built in this binary");
+}
+
+/* Comma list into o->devices_buf / out (at most CLIMP_TRAIN_MAX_DEVICES items); 0 if bad. */
+static int split_list(train_opts *o, size_t *used, const char *list, const char **out, int *n) {
+    size_t len = strlen(list);
+    if (*used + len + 1 > sizeof(o->devices_buf)) return 0;
+    char *buf = o->devices_buf + *used;
+    memcpy(buf, list, len + 1);
+    *used += len + 1;
+    *n = 0;
+    for (char *tok = buf;; tok++) {
+        char *comma = strchr(tok, ',');
+        if (comma) *comma = 0;
+        if (!*tok || *n == CLIMP_TRAIN_MAX_DEVICES) return 0;
+        out[(*n)++] = tok;
+        if (!comma) return 1;
+        tok = comma;
+    }
 }
 
 static int check_dir_writable(const char *dir) {
@@ -92,6 +125,7 @@ int climp_train_parse(int argc, char **argv, train_opts *o) {
     o->max_nan_steps = 5;
     o->seed = 1;
     int have_steps = 0, have_epochs = 0;
+    size_t buf_used = 0;
     for (int i = 1; i < argc; i++) {
         long v;
         double d;
@@ -137,6 +171,31 @@ int climp_train_parse(int argc, char **argv, train_opts *o) {
             }
             continue;
         }
+        if (climp_opt_str(argc, argv, &i, "--vision-device", &o->vision_device)) continue;
+        if (climp_opt_str(argc, argv, &i, "--text-device", &o->text_device)) continue;
+        if (climp_opt_str(argc, argv, &i, "--devices", &sv)) {
+            if (!split_list(o, &buf_used, sv, o->devices, &o->ndev)) {
+                fprintf(stderr, "climp train: --devices wants a comma list of at most %d device "
+                        "selectors\n", CLIMP_TRAIN_MAX_DEVICES);
+                return 2;
+            }
+            continue;
+        }
+        if (climp_opt_str(argc, argv, &i, "--device-weights", &sv)) {
+            const char *w[CLIMP_TRAIN_MAX_DEVICES];
+            int ok = split_list(o, &buf_used, sv, w, &o->nweights);
+            for (int k = 0; ok && k < o->nweights; k++) {
+                char *end;
+                o->weights[k] = strtod(w[k], &end);
+                ok = *end == 0 && o->weights[k] > 0 && o->weights[k] < 1e9;
+            }
+            if (!ok) {
+                fprintf(stderr, "climp train: --device-weights wants a comma list of positive "
+                        "numbers\n");
+                return 2;
+            }
+            continue;
+        }
         if (!strcmp(argv[i], "--no-shuffle")) { o->shuffle = 0; continue; }
         if (!strcmp(argv[i], "--no-augment")) { o->augment = 0; continue; }
         if (!strcmp(argv[i], "--resume")) { o->resume = 1; continue; }
@@ -157,6 +216,20 @@ int climp_train_parse(int argc, char **argv, train_opts *o) {
     }
     if (o->init && o->resume) {
         fprintf(stderr, "climp train: --init and --resume exclude each other\n");
+        return 2;
+    }
+    const char *clash = NULL;
+    if (o->ndev == 1) clash = "--devices needs two devices or more (use --device for one)";
+    else if (o->ndev && (o->device || o->vision_device || o->text_device))
+        clash = "--devices excludes --device, --vision-device and --text-device";
+    else if (!o->vision_device != !o->text_device)
+        clash = "--vision-device and --text-device go together";
+    else if (o->vision_device && o->device)
+        clash = "--vision-device/--text-device exclude --device";
+    else if (o->nweights && o->nweights != o->ndev)
+        clash = "--device-weights needs one weight per device of --devices";
+    if (clash) {
+        fprintf(stderr, "climp train: %s\n", clash);
         return 2;
     }
     if (o->save_dir && !check_dir_writable(o->save_dir)) return 2;

@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#define CLIMP_TRAIN_MAX_DEVICES 16
+
 typedef struct train_opts {
     const char *data, *eval_data, *model_config, *init, *tokenizer, *save_dir, *log_jsonl;
     const char *device, *kernel_binaries, *csv_sep, *img_key, *cap_key;
@@ -14,6 +16,13 @@ typedef struct train_opts {
     float lr, wd, grad_clip;
     uint64_t seed;
     int cosine, shuffle, augment, resume, lock_text, lock_vision, profile;
+    /* Several devices in one process: --devices (data parallel, ndev >= 2, optional relative
+     * weights instead of measuring), or --vision-device / --text-device (one per tower). */
+    int ndev, nweights;
+    const char *devices[CLIMP_TRAIN_MAX_DEVICES];
+    double weights[CLIMP_TRAIN_MAX_DEVICES];
+    const char *vision_device, *text_device;
+    char devices_buf[1024];
 } train_opts;
 
 /* Returns -1 to go on, or an exit code (0 after --help, 2 for a usage error). */
