@@ -2,8 +2,12 @@
  * launchers: model/optim.c).
  *
  * Every buffer is two arguments `__global float *x, const ulong x_off`; x[x_off + i] is element i.
- *   adamw_update      1-D (>= n), one work-item per parameter of one merged run (p, g, m, v are
- *                     views of that run). PyTorch's order: g = grad_scale grad; p *= decay;
+ *   adamw_update      one work-item per parameter of one merged run (p, g, m, v are views of
+ *                     that run): element base + g for work-item g, NO bounds check; the host
+ *                     launches exactly floor(n / lws) * lws items (PoCL vectorises a work-group's
+ *                     loop only when the body has no condition).
+ *   adamw_update_tail the same for elements base + g < n, guarded: any global size.
+ *                     PyTorch's order: g = grad_scale grad; p *= decay;
  *                     m += (1-b1)(g - m); v = b2 v + (1-b2) g^2;
  *                     p -= step_size * m / (sqrt(v) / bc2_sqrt + eps).
  *                     decay = 1 - lr wd, step_size = lr / (1 - b1^t), bc2_sqrt = sqrt(1 - b2^t),
@@ -27,24 +31,43 @@
 #define CONTIG 0 /* 1: each lane of grad_sumsq_part reads a contiguous run (CPU devices) */
 #endif
 
-__kernel void adamw_update(__global float *p, const ulong p_off, __global const float *g,
-                           const ulong g_off, __global float *m, const ulong m_off,
-                           __global float *v, const ulong v_off, const ulong n,
+/* One AdamW step of element i of p, g, m, v. */
+#define ADAMW_STEP(i)                                                                              \
+    do {                                                                                           \
+        const float gi = grad_scale * g[i];                                                        \
+        const float pi = p[i] * decay;                                                             \
+        float mi = m[i];                                                                           \
+        mi = mi + omb1 * (gi - mi);                                                                \
+        const float vi = v[i] * beta2 + omb2 * gi * gi;                                            \
+        const float denom = sqrt(vi) / bc2_sqrt + eps;                                             \
+        p[i] = pi - step_size * (mi / denom);                                                      \
+        m[i] = mi;                                                                                 \
+        v[i] = vi;                                                                                 \
+    } while (0)
+
+__kernel void adamw_update(__global float *p_, const ulong p_off, __global const float *g_,
+                           const ulong g_off, __global float *m_, const ulong m_off,
+                           __global float *v_, const ulong v_off, const ulong base,
                            const float grad_scale, const float decay, const float omb1,
                            const float beta2, const float omb2, const float step_size,
                            const float bc2_sqrt, const float eps) {
+    __global float *p = p_ + p_off + base, *m = m_ + m_off + base, *v = v_ + v_off + base;
+    __global const float *g = g_ + g_off + base;
     const size_t i = get_global_id(0);
-    if (i >= n)
-        return;
-    const float gi = grad_scale * g[g_off + i];
-    const float pi = p[p_off + i] * decay;
-    float mi = m[m_off + i];
-    mi = mi + omb1 * (gi - mi);
-    const float vi = v[v_off + i] * beta2 + omb2 * gi * gi;
-    const float denom = sqrt(vi) / bc2_sqrt + eps;
-    p[p_off + i] = pi - step_size * (mi / denom);
-    m[m_off + i] = mi;
-    v[v_off + i] = vi;
+    ADAMW_STEP(i);
+}
+
+__kernel void adamw_update_tail(__global float *p_, const ulong p_off, __global const float *g_,
+                                const ulong g_off, __global float *m_, const ulong m_off,
+                                __global float *v_, const ulong v_off, const ulong base,
+                                const float grad_scale, const float decay, const float omb1,
+                                const float beta2, const float omb2, const float step_size,
+                                const float bc2_sqrt, const float eps, const ulong n) {
+    __global float *p = p_ + p_off, *m = m_ + m_off, *v = v_ + v_off;
+    __global const float *g = g_ + g_off;
+    const size_t i = base + get_global_id(0);
+    if (i < n)
+        ADAMW_STEP(i);
 }
 
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void

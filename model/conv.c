@@ -4,11 +4,36 @@
 #include "model/conv.h"
 #include "model/conv_util.h"
 
-#define CONV_SRC "conv"
-#define CONV_DEFINES "CONV1D_MAX_K=8"
+#include <stdio.h>
 
-static climp_status get_kernel(climp_ctx *ctx, const char *name, climp_kernel **k) {
-    return climp_kernel_get(ctx, CONV_SRC, CONV_DEFINES, name, k);
+#define CONV_SRC "conv"
+#define CONV1D_SEG 64 /* positions per work-item of causal_conv1d_fwd (the kernel's default) */
+
+/* Kernel `name` of cl_kernels/conv.cl for vectors of *vw channels: the causal conv1d kernels
+ * for widths up to kw (kw > 0: 1, 2, 4 or 8) or the dwconv ones (kw = 0). One program per
+ * distinct (op, VW, KW) holds only that op's kernels and reduce_parts_add. When that program has
+ * no offline binary, the default build is used and *vw becomes 1. */
+static climp_status get_kernel(climp_ctx *ctx, const char *name, int *vw, int kw,
+                               climp_kernel **k) {
+    char defs[48];
+    if (kw > 0)
+        snprintf(defs, sizeof defs, "CONV_OP=1 CONV1D_KW=%d VW=%d", kw, *vw);
+    else
+        snprintf(defs, sizeof defs, "CONV_OP=2 VW=%d", *vw);
+    climp_status s = climp_kernel_get(ctx, CONV_SRC, defs, name, k);
+    if (s != CLIMP_ERR_NO_BINARY)
+        return s;
+    /* binary-only and no binary of this specialisation: the default build (CONV_OP=0 VW=1
+     * CONV1D_KW=8, what `climp compile-kernels` writes) serves every shape */
+    climp_log(CLIMP_LOG_DEBUG, "conv: no binary for [%s], using the default build", defs);
+    climp_error_clear();
+    *vw = 1;
+    return climp_kernel_get(ctx, CONV_SRC, NULL, name, k);
+}
+
+/* Register window length of the conv1d kernels for width K: K rounded up to a power of two. */
+static int conv1d_kw(int K) {
+    return K <= 1 ? 1 : K <= 2 ? 2 : K <= 4 ? 4 : 8;
 }
 
 /* ---------------------------------------------------------------- causal depthwise conv1d */
@@ -55,13 +80,20 @@ climp_status climp_causal_conv1d_forward(climp_ctx *ctx, climp_tview y, climp_tv
     CU_CHECK(cu_disjoint(op, "y", y, n_y, "w", w, n_w));
     CU_CHECK(cu_disjoint(op, "y", y, n_y, "bias", bias, n_b));
 
+    if (cu_fpga(ctx))
+        return CU_LAUNCH_SWI(ctx, "causal_conv1d_fwd_swi", climp_arg_view(y), climp_arg_view(x),
+                             climp_arg_view(w), climp_arg_view(bias), climp_arg_i32(B),
+                             climp_arg_i32(L), climp_arg_i32(C), climp_arg_i32(K),
+                             climp_arg_i32(ld_x));
     climp_kernel *k;
-    CLIMP_TRY(get_kernel(ctx, "causal_conv1d_fwd", &k));
+    int vw = cu_vw(C), nseg = (L + CONV1D_SEG - 1) / CONV1D_SEG;
+    CLIMP_TRY(get_kernel(ctx, "causal_conv1d_fwd", &vw, conv1d_kw(K), &k));
     size_t gws[2], lws[2];
-    cu_grid2_chanloop(ctx, (size_t)C, (size_t)B * L, gws, lws);
+    cu_grid_loop(ctx, (size_t)(C / vw), (size_t)B * nseg, gws, lws);
     return CLIMP_LAUNCH(ctx, k, 2, gws, lws, climp_arg_view(y), climp_arg_view(x),
-                        climp_arg_view(w), climp_arg_view(bias), climp_arg_i32(B * L),
-                        climp_arg_i32(L), climp_arg_i32(C), climp_arg_i32(K), climp_arg_i32(ld_x));
+                        climp_arg_view(w), climp_arg_view(bias), climp_arg_i32(B), climp_arg_i32(L),
+                        climp_arg_i32(C), climp_arg_i32(K), climp_arg_i32(ld_x),
+                        climp_arg_i32(nseg));
 }
 
 climp_status climp_causal_conv1d_backward(climp_ctx *ctx, climp_tview dx, climp_tview dw,
@@ -96,22 +128,24 @@ climp_status climp_causal_conv1d_backward(climp_ctx *ctx, climp_tview dx, climp_
             CU_CHECK(cu_disjoint(op, on[i], ov[i], onn[i], on[j], ov[j], onn[j]));
     }
 
-    climp_kernel *kdx, *kpart, *kred;
-    CLIMP_TRY(get_kernel(ctx, "causal_conv1d_bwd_dx", &kdx));
-    CLIMP_TRY(get_kernel(ctx, "causal_conv1d_bwd_dw_part", &kpart));
-    CLIMP_TRY(get_kernel(ctx, "reduce_parts_add", &kred));
-    size_t gws[2], lws[2];
-    cu_grid2_chanloop(ctx, (size_t)C, (size_t)B * L, gws, lws);
-    CLIMP_TRY(CLIMP_LAUNCH(ctx, kdx, 2, gws, lws, climp_arg_view(dx), climp_arg_view(dy),
-                           climp_arg_view(w), climp_arg_i32(B * L), climp_arg_i32(L),
-                           climp_arg_i32(C), climp_arg_i32(K), climp_arg_i32(ld_x)));
-
+    if (cu_fpga(ctx)) /* the scratch view is not needed there */
+        return CU_LAUNCH_SWI(ctx, "causal_conv1d_bwd_swi", climp_arg_view(dx), climp_arg_view(dw),
+                             climp_arg_view(dbias), climp_arg_view(dy), climp_arg_view(x),
+                             climp_arg_view(w), climp_arg_i32(B), climp_arg_i32(L),
+                             climp_arg_i32(C), climp_arg_i32(K), climp_arg_i32(ld_x));
+    /* dx and the per-chunk dw / dbias partials in one pass, then the fixed-order sum */
+    climp_kernel *kbwd, *kred;
+    int vw = cu_vw(C);
+    CLIMP_TRY(get_kernel(ctx, "causal_conv1d_bwd", &vw, conv1d_kw(K), &kbwd));
+    CLIMP_TRY(get_kernel(ctx, "reduce_parts_add", &vw, conv1d_kw(K), &kred)); /* same program */
     int rows = cu_red_rows((size_t)B * L), P = cu_red_parts((size_t)B * L);
-    cu_grid2(ctx, (size_t)C, (size_t)P, gws, lws);
-    CLIMP_TRY(CLIMP_LAUNCH(ctx, kpart, 2, gws, lws, climp_arg_view(scratch), climp_arg_view(dy),
-                           climp_arg_view(x), climp_arg_i32(B * L), climp_arg_i32(L),
-                           climp_arg_i32(C), climp_arg_i32(K), climp_arg_i32(ld_x),
-                           climp_arg_i32(rows), climp_arg_i32(P)));
+    size_t gws[2], lws[2];
+    cu_grid_loop(ctx, (size_t)(C / vw), (size_t)P, gws, lws);
+    CLIMP_TRY(CLIMP_LAUNCH(ctx, kbwd, 2, gws, lws, climp_arg_view(dx), climp_arg_view(scratch),
+                           climp_arg_view(dy), climp_arg_view(x), climp_arg_view(w),
+                           climp_arg_i32(B * L), climp_arg_i32(L), climp_arg_i32(C),
+                           climp_arg_i32(K), climp_arg_i32(ld_x), climp_arg_i32(rows),
+                           climp_arg_i32(P)));
     size_t g1, l1;
     int ncol = C * K + C;
     cu_grid1(ctx, (size_t)ncol, &g1, &l1);
@@ -138,13 +172,20 @@ size_t climp_dwconv3x3_scratch_floats(int B, int H, int W, int C) {
     return (size_t)dw_parts(B, H, W) * (size_t)C * 9;
 }
 
+#define DW_LINES 8 /* image lines per work-item of dwconv3x3_fwd (the kernel's default) */
+
 /* out = depthwise 3x3 of in with w (flip = 0) or with w rotated by 180 degrees (flip = 1). */
 static climp_status dw_conv(climp_ctx *ctx, climp_tview out, climp_tview in, climp_tview w, int B,
                             int H, int W, int C, int flip) {
+    if (cu_fpga(ctx))
+        return CU_LAUNCH_SWI(ctx, "dwconv3x3_fwd_swi", climp_arg_view(out), climp_arg_view(in),
+                             climp_arg_view(w), climp_arg_i32(B), climp_arg_i32(H),
+                             climp_arg_i32(W), climp_arg_i32(C), climp_arg_i32(flip));
     climp_kernel *k;
-    CLIMP_TRY(get_kernel(ctx, "dwconv3x3_fwd", &k));
+    int vw = cu_vw(C);
+    CLIMP_TRY(get_kernel(ctx, "dwconv3x3_fwd", &vw, 0, &k));
     size_t gws[2], lws[2];
-    cu_grid2(ctx, (size_t)C, (size_t)B * H, gws, lws);
+    cu_grid_loop(ctx, (size_t)(C / vw), ((size_t)B * H + DW_LINES - 1) / DW_LINES, gws, lws);
     return CLIMP_LAUNCH(ctx, k, 2, gws, lws, climp_arg_view(out), climp_arg_view(in),
                         climp_arg_view(w), climp_arg_i32(B * H), climp_arg_i32(H), climp_arg_i32(W),
                         climp_arg_i32(C), climp_arg_i32(flip));
@@ -195,13 +236,20 @@ climp_status climp_dwconv3x3_backward(climp_ctx *ctx, climp_tview dx, climp_tvie
             CU_CHECK(cu_disjoint(op, on[i], ov[i], onn[i], on[j], ov[j], onn[j]));
     }
 
+    if (cu_fpga(ctx)) {
+        CLIMP_TRY(dw_conv(ctx, dx, dy, w, B, H, W, C, 1));
+        return CU_LAUNCH_SWI(ctx, "dwconv3x3_bwd_dw_swi", climp_arg_view(dw), climp_arg_view(dy),
+                             climp_arg_view(x), climp_arg_i32(B), climp_arg_i32(H),
+                             climp_arg_i32(W), climp_arg_i32(C));
+    }
     climp_kernel *kpart, *kred;
-    CLIMP_TRY(get_kernel(ctx, "dwconv3x3_bwd_dw_part", &kpart));
-    CLIMP_TRY(get_kernel(ctx, "reduce_parts_add", &kred));
+    int vw = cu_vw(C);
+    CLIMP_TRY(get_kernel(ctx, "dwconv3x3_bwd_dw_part", &vw, 0, &kpart));
+    CLIMP_TRY(get_kernel(ctx, "reduce_parts_add", &vw, 0, &kred)); /* same program */
     CLIMP_TRY(dw_conv(ctx, dx, dy, w, B, H, W, C, 1));
     int lines = dw_lines(B, H, W), P = dw_parts(B, H, W);
     size_t gws[2], lws[2];
-    cu_grid2(ctx, (size_t)C, (size_t)P, gws, lws);
+    cu_grid_loop(ctx, (size_t)(C / vw), (size_t)P, gws, lws);
     CLIMP_TRY(CLIMP_LAUNCH(ctx, kpart, 2, gws, lws, climp_arg_view(scratch), climp_arg_view(dy),
                            climp_arg_view(x), climp_arg_i32(B * H), climp_arg_i32(H),
                            climp_arg_i32(W), climp_arg_i32(C), climp_arg_i32(lines),

@@ -25,15 +25,18 @@ static climp_status cross(climp_ctx *ctx, const char *op, const char *kname, int
     CU_CHECK(cu_need(op, to_xs ? "xs" : "y", out, n_out));
     CU_CHECK(cu_need(op, to_xs ? "x" : "ys", in, n_in));
     CU_CHECK(cu_disjoint(op, "output", out, n_out, "input", in, n_in));
+    if (cu_fpga(ctx))
+        return CU_LAUNCH_SWI(ctx, to_xs ? "cross_scan_swi" : "cross_merge_swi", climp_arg_view(out),
+                             climp_arg_view(in), climp_arg_i32(B), climp_arg_i32(H),
+                             climp_arg_i32(W), climp_arg_i32(E));
     climp_kernel *k;
     CLIMP_TRY(get_kernel(ctx, kname, &k));
     int L = H * W;
-    size_t gws[2], lws[2];
-    /* the scan takes one (row, direction) pair per item, the merge one row */
+    /* the scan takes one (row, direction) pair per row of items, the merge one row */
     int rows = to_xs ? 4 * B * L : B * L;
-    cu_grid2_chanloop(ctx, (size_t)E, (size_t)rows, gws, lws);
-    return CLIMP_LAUNCH(ctx, k, 2, gws, lws, climp_arg_view(out), climp_arg_view(in),
-                        climp_arg_i32(rows), climp_arg_i32(H), climp_arg_i32(L), climp_arg_i32(E));
+    climp_karg a[] = {climp_arg_view(out), climp_arg_view(in), climp_arg_i32(0),
+                      climp_arg_i32(H),    climp_arg_i32(L),   climp_arg_i32(E)};
+    return cu_launch_rows(ctx, k, (size_t)E, (size_t)rows, 6, a, 2);
 }
 
 climp_status climp_cross_scan_forward(climp_ctx *ctx, climp_tview xs, climp_tview x, int B, int H,
@@ -69,6 +72,9 @@ climp_status climp_avgpool_forward(climp_ctx *ctx, climp_tview y, climp_tview x,
     CU_CHECK(cu_need(op, "y", y, n_y));
     CU_CHECK(cu_need(op, "x", x, n_x));
     CU_CHECK(cu_disjoint(op, "y", y, n_y, "x", x, n_x));
+    if (cu_fpga(ctx))
+        return CU_LAUNCH_SWI(ctx, "avgpool_fwd_swi", climp_arg_view(y), climp_arg_view(x),
+                             climp_arg_i32(B), climp_arg_i32(L), climp_arg_i32(C));
     climp_kernel *k;
     CLIMP_TRY(get_kernel(ctx, "avgpool_fwd", &k));
     size_t gws[2], lws[2];
@@ -88,12 +94,14 @@ climp_status climp_avgpool_backward(climp_ctx *ctx, climp_tview dx, climp_tview 
     CU_CHECK(cu_need(op, "dx", dx, n_x));
     CU_CHECK(cu_need(op, "dy", dy, n_y));
     CU_CHECK(cu_disjoint(op, "dx", dx, n_x, "dy", dy, n_y));
+    if (cu_fpga(ctx))
+        return CU_LAUNCH_SWI(ctx, "avgpool_bwd_swi", climp_arg_view(dx), climp_arg_view(dy),
+                             climp_arg_i32(B), climp_arg_i32(L), climp_arg_i32(C));
     climp_kernel *k;
     CLIMP_TRY(get_kernel(ctx, "avgpool_bwd", &k));
-    size_t gws[2], lws[2];
-    cu_grid2_chanloop(ctx, (size_t)C, (size_t)B * L, gws, lws);
-    return CLIMP_LAUNCH(ctx, k, 2, gws, lws, climp_arg_view(dx), climp_arg_view(dy),
-                        climp_arg_i32(B * L), climp_arg_i32(L), climp_arg_i32(C));
+    climp_karg a[] = {climp_arg_view(dx), climp_arg_view(dy), climp_arg_i32(0), climp_arg_i32(L),
+                      climp_arg_i32(C)};
+    return cu_launch_rows(ctx, k, (size_t)C, (size_t)B * L, 5, a, 2);
 }
 
 /* ---------------------------------------------------------------- last-token gather */
@@ -123,6 +131,10 @@ climp_status climp_lasttoken_forward(climp_ctx *ctx, climp_tview out, climp_tvie
     if (!ctx)
         return CLIMP_ERR_INVALID_ARG;
     CU_CHECK(lasttoken_check(op, h, "h", out, "out", lengths, 0, B, Lmax, D));
+    if (cu_fpga(ctx))
+        return CU_LAUNCH_SWI(ctx, "lasttoken_fwd_swi", climp_arg_view(out), climp_arg_view(h),
+                             climp_arg_view(lengths), climp_arg_i32(B), climp_arg_i32(Lmax),
+                             climp_arg_i32(D));
     climp_kernel *k;
     CLIMP_TRY(get_kernel(ctx, "lasttoken_fwd", &k));
     size_t gws[2], lws[2];
@@ -138,11 +150,13 @@ climp_status climp_lasttoken_backward(climp_ctx *ctx, climp_tview dh, climp_tvie
     if (!ctx)
         return CLIMP_ERR_INVALID_ARG;
     CU_CHECK(lasttoken_check(op, dh, "dh", dout, "dout", lengths, 1, B, Lmax, D));
+    if (cu_fpga(ctx))
+        return CU_LAUNCH_SWI(ctx, "lasttoken_bwd_swi", climp_arg_view(dh), climp_arg_view(dout),
+                             climp_arg_view(lengths), climp_arg_i32(B), climp_arg_i32(Lmax),
+                             climp_arg_i32(D));
     climp_kernel *k;
     CLIMP_TRY(get_kernel(ctx, "lasttoken_bwd", &k));
-    size_t gws[2], lws[2];
-    cu_grid2_chanloop(ctx, (size_t)D, (size_t)B * Lmax, gws, lws);
-    return CLIMP_LAUNCH(ctx, k, 2, gws, lws, climp_arg_view(dh), climp_arg_view(dout),
-                        climp_arg_view(lengths), climp_arg_i32(B * Lmax), climp_arg_i32(Lmax),
-                        climp_arg_i32(D));
+    climp_karg a[] = {climp_arg_view(dh), climp_arg_view(dout), climp_arg_view(lengths),
+                      climp_arg_i32(0),   climp_arg_i32(Lmax),  climp_arg_i32(D)};
+    return cu_launch_rows(ctx, k, (size_t)D, (size_t)B * Lmax, 6, a, 3);
 }

@@ -3,6 +3,7 @@
  * helpers the other model/ launchers share. */
 #include "model/eltwise.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,12 +71,60 @@ size_t climp_colsum_scratch_floats(int rows, int N) {
 }
 
 /* ------------------------------------------------------------------ flat ops */
-static climp_status flat_launch(climp_ctx *ctx, const char *kname, size_t n, int nargs,
-                                const climp_karg *args) {
+#define FLAT_LWS 256          /* work-group size of the flat body kernels */
+#define FLAT_CHUNK (1u << 30) /* items per body launch (a multiple of any lws) */
+
+/* The flat ops in the order of their codes in flat_tail (cl_kernels/eltwise.cl). */
+enum {
+    OP_SILU_FWD,
+    OP_SILU_BWD,
+    OP_GELU_FWD,
+    OP_GELU_BWD,
+    OP_SOFTPLUS_FWD,
+    OP_SOFTPLUS_BWD,
+    OP_ADD,
+    OP_ACCUMULATE,
+    OP_SCALE,
+    OP_CLAMP
+};
+static const char *const FLAT_NAMES[] = {"silu_fwd",     "silu_bwd",     "gelu_fwd", "gelu_bwd",
+                                         "softplus_fwd", "softplus_bwd", "add",      "accumulate",
+                                         "scale",        "clamp_inplace"};
+
+/* out[i] = op(a, b, alpha, beta)[i] for i < n (views already checked; unused ones may repeat
+ * another view). The body kernel runs over floor(n / lws) * lws items with no bounds checks, in
+ * launches of at most FLAT_CHUNK items; flat_tail (guarded) takes the remaining < lws. */
+static climp_status flat_launch(climp_ctx *ctx, int op, size_t n, climp_tview out, climp_tview a,
+                                climp_tview b, float alpha, float beta) {
+    climp_karg args[] = {climp_arg_view(out),  climp_arg_view(a),   climp_arg_view(b),
+                         climp_arg_f32(alpha), climp_arg_f32(beta), climp_arg_u64(0),
+                         climp_arg_u64(n),     climp_arg_i32(op)};
+    size_t lws = climp_flat_lws(ctx, FLAT_LWS);
+    size_t body = n / lws * lws;
+    if (body) {
+        climp_kernel *k = NULL;
+        CLIMP_TRY(climp_kernel_get(ctx, SRC, DEFS, FLAT_NAMES[op], &k));
+        for (size_t at = 0; at < body; at += FLAT_CHUNK) {
+            size_t gws = body - at < FLAT_CHUNK ? body - at : FLAT_CHUNK;
+            args[5] = climp_arg_u64(at);
+            CLIMP_TRY(climp_launch(ctx, k, 1, &gws, &lws, 6, args));
+        }
+    }
+    if (body == n)
+        return CLIMP_OK;
+    climp_kernel *k = NULL;
+    CLIMP_TRY(climp_kernel_get(ctx, SRC, DEFS, "flat_tail", &k));
+    args[5] = climp_arg_u64(body);
+    return climp_launch(ctx, k, 1, &lws, &lws, 8, args);
+}
+
+/* A plain 1-D launch of a guarded kernel over `items` work-items (colsum_final, repeat). */
+static climp_status guarded_launch(climp_ctx *ctx, const char *kname, size_t items, int nargs,
+                                   const climp_karg *args) {
     climp_kernel *k = NULL;
     CLIMP_TRY(climp_kernel_get(ctx, SRC, DEFS, kname, &k));
     size_t lws = climp_flat_lws(ctx, 256);
-    size_t gws = climp_round_up(n, lws);
+    size_t gws = climp_round_up(items, lws);
     return climp_launch(ctx, k, 1, &gws, &lws, nargs, args);
 }
 
@@ -90,47 +139,43 @@ static climp_status flat_check(climp_ctx *ctx, size_t n) {
 }
 
 /* out = f(inp) */
-static climp_status unary(climp_ctx *ctx, const char *kname, climp_tview out, climp_tview inp,
-                          size_t n) {
+static climp_status unary(climp_ctx *ctx, int op, climp_tview out, climp_tview inp, size_t n) {
     CLIMP_TRY(flat_check(ctx, n));
     CLIMP_TRY(climp_view_check(out, n, "out"));
     CLIMP_TRY(climp_view_check(inp, n, "inp"));
-    climp_karg a[] = {climp_arg_view(out), climp_arg_view(inp), climp_arg_u64(n)};
-    return flat_launch(ctx, kname, n, 3, a);
+    return flat_launch(ctx, op, n, out, inp, inp, 0.0f, 0.0f);
 }
 
 /* dinp = f'(inp) dout */
-static climp_status unary_bwd(climp_ctx *ctx, const char *kname, climp_tview dinp, climp_tview dout,
+static climp_status unary_bwd(climp_ctx *ctx, int op, climp_tview dinp, climp_tview dout,
                               climp_tview inp, size_t n) {
     CLIMP_TRY(flat_check(ctx, n));
     CLIMP_TRY(climp_view_check(dinp, n, "dinp"));
     CLIMP_TRY(climp_view_check(dout, n, "dout"));
     CLIMP_TRY(climp_view_check(inp, n, "inp"));
-    climp_karg a[] = {climp_arg_view(dinp), climp_arg_view(dout), climp_arg_view(inp),
-                      climp_arg_u64(n)};
-    return flat_launch(ctx, kname, n, 4, a);
+    return flat_launch(ctx, op, n, dinp, dout, inp, 0.0f, 0.0f);
 }
 
 climp_status climp_silu_forward(climp_ctx *ctx, climp_tview out, climp_tview inp, size_t n) {
-    return unary(ctx, "silu_fwd", out, inp, n);
+    return unary(ctx, OP_SILU_FWD, out, inp, n);
 }
 climp_status climp_silu_backward(climp_ctx *ctx, climp_tview dinp, climp_tview dout,
                                  climp_tview inp, size_t n) {
-    return unary_bwd(ctx, "silu_bwd", dinp, dout, inp, n);
+    return unary_bwd(ctx, OP_SILU_BWD, dinp, dout, inp, n);
 }
 climp_status climp_gelu_forward(climp_ctx *ctx, climp_tview out, climp_tview inp, size_t n) {
-    return unary(ctx, "gelu_fwd", out, inp, n);
+    return unary(ctx, OP_GELU_FWD, out, inp, n);
 }
 climp_status climp_gelu_backward(climp_ctx *ctx, climp_tview dinp, climp_tview dout,
                                  climp_tview inp, size_t n) {
-    return unary_bwd(ctx, "gelu_bwd", dinp, dout, inp, n);
+    return unary_bwd(ctx, OP_GELU_BWD, dinp, dout, inp, n);
 }
 climp_status climp_softplus_forward(climp_ctx *ctx, climp_tview out, climp_tview inp, size_t n) {
-    return unary(ctx, "softplus_fwd", out, inp, n);
+    return unary(ctx, OP_SOFTPLUS_FWD, out, inp, n);
 }
 climp_status climp_softplus_backward(climp_ctx *ctx, climp_tview dinp, climp_tview dout,
                                      climp_tview inp, size_t n) {
-    return unary_bwd(ctx, "softplus_bwd", dinp, dout, inp, n);
+    return unary_bwd(ctx, OP_SOFTPLUS_BWD, dinp, dout, inp, n);
 }
 
 climp_status climp_add(climp_ctx *ctx, climp_tview out, climp_tview a, climp_tview b, size_t n) {
@@ -138,26 +183,23 @@ climp_status climp_add(climp_ctx *ctx, climp_tview out, climp_tview a, climp_tvi
     CLIMP_TRY(climp_view_check(out, n, "out"));
     CLIMP_TRY(climp_view_check(a, n, "a"));
     CLIMP_TRY(climp_view_check(b, n, "b"));
-    climp_karg args[] = {climp_arg_view(out), climp_arg_view(a), climp_arg_view(b),
-                         climp_arg_u64(n)};
-    return flat_launch(ctx, "add", n, 4, args);
+    return flat_launch(ctx, OP_ADD, n, out, a, b, 0.0f, 0.0f);
 }
 
-static climp_status axpy_like(climp_ctx *ctx, const char *kname, climp_tview y, climp_tview x,
-                              float alpha, size_t n) {
+static climp_status axpy_like(climp_ctx *ctx, int op, climp_tview y, climp_tview x, float alpha,
+                              size_t n) {
     CLIMP_TRY(flat_check(ctx, n));
     CLIMP_TRY(climp_view_check(y, n, "y"));
     CLIMP_TRY(climp_view_check(x, n, "x"));
-    climp_karg a[] = {climp_arg_view(y), climp_arg_view(x), climp_arg_f32(alpha), climp_arg_u64(n)};
-    return flat_launch(ctx, kname, n, 4, a);
+    return flat_launch(ctx, op, n, y, x, x, alpha, 0.0f);
 }
 
 climp_status climp_accumulate(climp_ctx *ctx, climp_tview y, climp_tview x, float alpha, size_t n) {
-    return axpy_like(ctx, "accumulate", y, x, alpha, n);
+    return axpy_like(ctx, OP_ACCUMULATE, y, x, alpha, n);
 }
 
 climp_status climp_scale(climp_ctx *ctx, climp_tview out, climp_tview x, float alpha, size_t n) {
-    return axpy_like(ctx, "scale", out, x, alpha, n);
+    return axpy_like(ctx, OP_SCALE, out, x, alpha, n);
 }
 
 climp_status climp_clamp(climp_ctx *ctx, climp_tview y, float lo, float hi, size_t n) {
@@ -167,8 +209,7 @@ climp_status climp_clamp(climp_ctx *ctx, climp_tview y, float lo, float hi, size
         return CLIMP_ERR_INVALID_ARG;
     }
     CLIMP_TRY(climp_view_check(y, n, "y"));
-    climp_karg a[] = {climp_arg_view(y), climp_arg_f32(lo), climp_arg_f32(hi), climp_arg_u64(n)};
-    return flat_launch(ctx, "clamp_inplace", n, 4, a);
+    return flat_launch(ctx, OP_CLAMP, n, y, y, y, lo, hi);
 }
 
 /* ------------------------------------------------------------------ row ops */
@@ -187,13 +228,34 @@ static climp_status rows_check(climp_ctx *ctx, int rows, int cols, const int *ld
     return CLIMP_OK;
 }
 
-static climp_status launch_2d(climp_ctx *ctx, const char *kname, int cols, int rows, int nargs,
-                              const climp_karg *args) {
+/* Columns per vector load of the row and column-sum kernels: on CPUs the widest of 8, 4 that
+ * divides the width (PoCL runs the float8 loop of one row per work-item at several times the
+ * speed of one work-item per element with a bounds guard); 1 elsewhere. */
+static int col_vw(climp_ctx *ctx, int cols) {
+    if (!climp_ops_cpu_style(ctx))
+        return 1;
+    return cols % 8 == 0 ? 8 : cols % 4 == 0 ? 4 : 1;
+}
+
+/* 2-D (>= cols / vw, rows) launch. */
+static climp_status launch_2d(climp_ctx *ctx, const char *kname, int vw, int cols, int rows,
+                              int nargs, const climp_karg *args) {
     climp_kernel *k = NULL;
     CLIMP_TRY(climp_kernel_get(ctx, SRC, DEFS, kname, &k));
     size_t lx = climp_flat_lws(ctx, 64);
-    size_t lws[2] = {lx, 1}, gws[2] = {climp_round_up((size_t)cols, lx), (size_t)rows};
+    size_t lws[2] = {lx, 1}, gws[2] = {climp_round_up((size_t)(cols / vw), lx), (size_t)rows};
     return climp_launch(ctx, k, 2, gws, lws, nargs, args);
+}
+
+/* The CPU form of a row kernel: kname_rows, one work-item per row; args end with vw. */
+static climp_status launch_rows(climp_ctx *ctx, const char *kname, int rows, int nargs,
+                                const climp_karg *args) {
+    climp_kernel *k = NULL;
+    char name[48];
+    snprintf(name, sizeof name, "%s_rows", kname);
+    CLIMP_TRY(climp_kernel_get(ctx, SRC, DEFS, name, &k));
+    size_t lws = climp_flat_lws(ctx, 64), gws = climp_round_up((size_t)rows, lws);
+    return climp_launch(ctx, k, 1, &gws, &lws, nargs, args);
 }
 
 climp_status climp_bias_add_forward(climp_ctx *ctx, climp_tview y, int ld_y, climp_tview bias,
@@ -201,9 +263,11 @@ climp_status climp_bias_add_forward(climp_ctx *ctx, climp_tview y, int ld_y, cli
     CLIMP_TRY(rows_check(ctx, rows, N, &ld_y, 1));
     CLIMP_TRY(climp_view_check(y, climp_strided_span(rows, N, ld_y), "y"));
     CLIMP_TRY(climp_view_check(bias, (size_t)N, "bias"));
-    climp_karg a[] = {climp_arg_view(y), climp_arg_i32(ld_y), climp_arg_view(bias),
-                      climp_arg_i32(rows), climp_arg_i32(N)};
-    return launch_2d(ctx, "bias_add_fwd", N, rows, 5, a);
+    climp_karg a[] = {climp_arg_view(y),   climp_arg_i32(ld_y), climp_arg_view(bias),
+                      climp_arg_i32(rows), climp_arg_i32(N),    climp_arg_i32(col_vw(ctx, N))};
+    if (climp_ops_cpu_style(ctx))
+        return launch_rows(ctx, "bias_add_fwd", rows, 6, a);
+    return launch_2d(ctx, "bias_add_fwd", 1, N, rows, 5, a);
 }
 
 climp_status climp_bias_add_backward(climp_ctx *ctx, climp_tview dbias, climp_tview scratch,
@@ -213,13 +277,14 @@ climp_status climp_bias_add_backward(climp_ctx *ctx, climp_tview dbias, climp_tv
     CLIMP_TRY(climp_view_check(scratch, climp_colsum_scratch_floats(rows, N), "scratch"));
     CLIMP_TRY(climp_view_check(dy, climp_strided_span(rows, N, ld_dy), "dy"));
     int rpb = 0, nb = climp_colsum_blocks(rows, &rpb);
+    int vw = col_vw(ctx, N);
     climp_karg p[] = {climp_arg_view(scratch), climp_arg_view(dy), climp_arg_i32(ld_dy),
                       climp_arg_i32(rows),     climp_arg_i32(N),   climp_arg_i32(rpb),
-                      climp_arg_i32(nb)};
-    CLIMP_TRY(launch_2d(ctx, "colsum_partial", N, nb, 7, p));
+                      climp_arg_i32(nb),       climp_arg_i32(vw)};
+    CLIMP_TRY(launch_2d(ctx, "colsum_partial", vw, N, nb, 8, p));
     climp_karg f[] = {climp_arg_view(dbias), climp_arg_view(scratch), climp_arg_i32(N),
                       climp_arg_i32(nb)};
-    return flat_launch(ctx, "colsum_final", (size_t)N, 4, f);
+    return guarded_launch(ctx, "colsum_final", (size_t)N, 4, f);
 }
 
 climp_status climp_copy_cols(climp_ctx *ctx, climp_tview dst, int ld_dst, climp_tview src,
@@ -230,10 +295,13 @@ climp_status climp_copy_cols(climp_ctx *ctx, climp_tview dst, int ld_dst, climp_
         return CLIMP_ERR_INVALID_ARG;
     CLIMP_TRY(climp_view_check(dst, climp_strided_span(rows, cols, ld_dst), "dst"));
     CLIMP_TRY(climp_view_check(src, climp_strided_span(rows, cols, ld_src), "src"));
-    climp_karg a[] = {climp_arg_view(dst),      climp_arg_i32(ld_dst), climp_arg_view(src),
-                      climp_arg_i32(ld_src),    climp_arg_i32(rows),   climp_arg_i32(cols),
-                      climp_arg_i32(accumulate)};
-    return launch_2d(ctx, "copy_cols", cols, rows, 7, a);
+    climp_karg a[] = {climp_arg_view(dst),       climp_arg_i32(ld_dst),
+                      climp_arg_view(src),       climp_arg_i32(ld_src),
+                      climp_arg_i32(rows),       climp_arg_i32(cols),
+                      climp_arg_i32(accumulate), climp_arg_i32(col_vw(ctx, cols))};
+    if (climp_ops_cpu_style(ctx))
+        return launch_rows(ctx, "copy_cols", rows, 8, a);
+    return launch_2d(ctx, "copy_cols", 1, cols, rows, 7, a);
 }
 
 /* ------------------------------------------------------------------ repeat */
@@ -253,7 +321,7 @@ climp_status climp_repeat_forward(climp_ctx *ctx, climp_tview out, climp_tview i
     CLIMP_TRY(climp_view_check(out, n, "out"));
     CLIMP_TRY(climp_view_check(inp, (size_t)M, "inp"));
     climp_karg a[] = {climp_arg_view(out), climp_arg_view(inp), climp_arg_i32(M), climp_arg_i32(P)};
-    return flat_launch(ctx, "repeat_fwd", n, 4, a);
+    return guarded_launch(ctx, "repeat_fwd", n, 4, a);
 }
 
 climp_status climp_repeat_backward(climp_ctx *ctx, climp_tview dinp, climp_tview dout, int M, int P,
@@ -268,7 +336,7 @@ climp_status climp_repeat_backward(climp_ctx *ctx, climp_tview dinp, climp_tview
     /* CPUs: always one work-item per m */
     if (P <= REPEAT_SERIAL || climp_ops_cpu_style(ctx) ||
         climp_ctx_info(ctx)->max_work_group_size < REPEAT_WG)
-        return flat_launch(ctx, "repeat_bwd", (size_t)M, 5, a);
+        return guarded_launch(ctx, "repeat_bwd", (size_t)M, 5, a);
     climp_kernel *k = NULL;
     CLIMP_TRY(climp_kernel_get(ctx, SRC, DEFS, "repeat_bwd_wg", &k));
     size_t lws = REPEAT_WG, gws = (size_t)M * REPEAT_WG;

@@ -27,7 +27,7 @@ void climp_silu_backward_ref(float *dinp, const float *dout, const float *inp, s
 void climp_gelu_forward_ref(float *out, const float *inp, size_t n) {
     for (size_t i = 0; i < n; i++) {
         double x = inp[i];
-        out[i] = (float)(0.5 * x * (1.0 + erf(x * 0.70710678118654752)));
+        out[i] = (float)(0.5 * x * erfc(-x * 0.70710678118654752)); /* 1 + erf(t) = erfc(-t) */
     }
 }
 
@@ -35,7 +35,7 @@ void climp_gelu_backward_ref(float *dinp, const float *dout, const float *inp, s
     const double inv_sqrt_2pi = 0.3989422804014327;
     for (size_t i = 0; i < n; i++) {
         double x = inp[i];
-        double cdf = 0.5 * (1.0 + erf(x * 0.70710678118654752));
+        double cdf = 0.5 * erfc(-x * 0.70710678118654752);
         double pdf = inv_sqrt_2pi * exp(-0.5 * x * x);
         dinp[i] = (float)(dout[i] * (cdf + x * pdf));
     }

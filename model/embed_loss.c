@@ -19,16 +19,21 @@ static climp_status dims_check(climp_ctx *ctx, int a, int b, const char *op) {
     return CLIMP_OK;
 }
 
-/* The program for rows of width D; flat kernels share it. WG lanes per row: 1 on CPUs (as in
- * model/norm.c), else a power of two near D/4 in 32..256. The one device decision here. */
-static climp_status kernel_for(climp_ctx *ctx, int D, const char *kname, climp_kernel **k,
-                               int *wg) {
-    int w = 32;
+/* The program for rows of width D; flat kernels share it. The one device decision here.
+ * WG lanes per row (l2norm): 1 on CPUs (as in model/norm.c), else a power of two near D/4 in
+ * 32..256. *vw columns per embedding work-item: on CPUs the widest of 8, 4 dividing D, else 1. */
+static climp_status kernel_for(climp_ctx *ctx, int D, const char *kname, climp_kernel **k, int *wg,
+                               int *vw) {
+    int w = 32, v = 1;
     while (w < 256 && w * 4 < D)
         w *= 2;
-    if (climp_ops_cpu_style(ctx))
+    if (climp_ops_cpu_style(ctx)) {
         w = 1;
+        v = D % 8 == 0 ? 8 : D % 4 == 0 ? 4 : 1;
+    }
     *wg = (int)climp_flat_lws(ctx, (size_t)w);
+    if (vw)
+        *vw = v;
     char defs[32];
     snprintf(defs, sizeof defs, "WG=%d", *wg);
     return climp_kernel_get(ctx, SRC, defs, kname, k);
@@ -38,7 +43,7 @@ static climp_status launch_1d(climp_ctx *ctx, const char *kname, size_t items, i
                               const climp_karg *args) {
     climp_kernel *k = NULL;
     int wg = 0;
-    CLIMP_TRY(kernel_for(ctx, 1, kname, &k, &wg));
+    CLIMP_TRY(kernel_for(ctx, 1, kname, &k, &wg, NULL));
     size_t lws = climp_flat_lws(ctx, 64), gws = climp_round_up(items, lws);
     return climp_launch(ctx, k, 1, &gws, &lws, nargs, args);
 }
@@ -68,15 +73,20 @@ climp_status climp_embedding_forward(climp_ctx *ctx, climp_tview out, climp_tvie
     if (has_bad)
         CLIMP_TRY(climp_view_check(bad, 1, "embedding bad-id flag"));
     climp_kernel *k = NULL;
-    int wg = 0;
-    CLIMP_TRY(kernel_for(ctx, 1, "embed_fwd", &k, &wg));
+    int wg = 0, vw = 1;
+    CLIMP_TRY(kernel_for(ctx, D, "embed_fwd", &k, &wg, &vw));
     climp_karg a[] = {climp_arg_view(out),    climp_arg_view(ids),
                       climp_arg_view(table),  climp_arg_view(has_bad ? bad : out),
                       climp_arg_i32(has_bad), climp_arg_i32(n),
-                      climp_arg_i32(V),       climp_arg_i32(D)};
+                      climp_arg_i32(V),       climp_arg_i32(D),
+                      climp_arg_i32(vw)};
     size_t lx = climp_flat_lws(ctx, 64);
-    size_t lws[2] = {lx, 1}, gws[2] = {climp_round_up((size_t)D, lx), (size_t)n};
-    return climp_launch(ctx, k, 2, gws, lws, 8, a);
+    size_t lws[2] = {lx, 1}, gws[2] = {climp_round_up((size_t)(D / vw), lx), (size_t)n};
+    if (climp_ops_cpu_style(ctx)) { /* one work-item per row */
+        lws[0] = 1, lws[1] = lx;
+        gws[0] = 1, gws[1] = climp_round_up((size_t)n, lx);
+    }
+    return climp_launch(ctx, k, 2, gws, lws, 9, a);
 }
 
 climp_status climp_embedding_backward(climp_ctx *ctx, climp_tview dtable, climp_tview dout,
@@ -87,9 +97,14 @@ climp_status climp_embedding_backward(climp_ctx *ctx, climp_tview dtable, climp_
     CLIMP_TRY(climp_view_check(dtable, (size_t)V * (size_t)D, "embedding dtable"));
     CLIMP_TRY(climp_view_check(dout, (size_t)n * (size_t)D, "embedding dout"));
     CLIMP_TRY(climp_view_check(ids, (size_t)n, "embedding ids"));
+    climp_kernel *k = NULL;
+    int wg = 0, vw = 1;
+    CLIMP_TRY(kernel_for(ctx, D, "embed_bwd", &k, &wg, &vw));
     climp_karg a[] = {climp_arg_view(dtable), climp_arg_view(dout), climp_arg_view(ids),
-                      climp_arg_i32(n),       climp_arg_i32(V),     climp_arg_i32(D)};
-    return launch_1d(ctx, "embed_bwd", (size_t)D, 6, a);
+                      climp_arg_i32(n),       climp_arg_i32(V),     climp_arg_i32(D),
+                      climp_arg_i32(vw)};
+    size_t lws = climp_flat_lws(ctx, 64), gws = climp_round_up((size_t)(D / vw), lws);
+    return climp_launch(ctx, k, 1, &gws, &lws, 7, a);
 }
 
 /* ------------------------------------------------------------------ L2 normalise */
@@ -101,7 +116,7 @@ climp_status climp_l2norm_forward(climp_ctx *ctx, climp_tview out, climp_tview n
     CLIMP_TRY(climp_view_check(inp, (size_t)n * (size_t)D, "l2norm inp"));
     climp_kernel *k = NULL;
     int wg = 0;
-    CLIMP_TRY(kernel_for(ctx, D, "l2norm_fwd", &k, &wg));
+    CLIMP_TRY(kernel_for(ctx, D, "l2norm_fwd", &k, &wg, NULL));
     climp_karg a[] = {climp_arg_view(out), climp_arg_view(norm), climp_arg_view(inp),
                       climp_arg_i32(n), climp_arg_i32(D)};
     size_t lws = (size_t)wg, gws = (size_t)n * lws;
@@ -118,7 +133,7 @@ climp_status climp_l2norm_backward(climp_ctx *ctx, climp_tview dinp, climp_tview
     CLIMP_TRY(climp_view_check(norm, (size_t)n, "l2norm norm"));
     climp_kernel *k = NULL;
     int wg = 0;
-    CLIMP_TRY(kernel_for(ctx, D, "l2norm_bwd", &k, &wg));
+    CLIMP_TRY(kernel_for(ctx, D, "l2norm_bwd", &k, &wg, NULL));
     climp_karg a[] = {climp_arg_view(dinp), climp_arg_view(dout), climp_arg_view(out),
                       climp_arg_view(norm), climp_arg_i32(n),     climp_arg_i32(D)};
     size_t lws = (size_t)wg, gws = (size_t)n * lws;

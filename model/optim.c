@@ -42,17 +42,20 @@ climp_status climp_adamw_update(climp_ctx *ctx, climp_tview params, climp_tview 
     const float step_size = (float)(hp->lr / bc1), bc2_sqrt = (float)sqrt(bc2);
     const float omb1 = (float)(1.0 - hp->beta1), omb2 = (float)(1.0 - hp->beta2);
     const float decay_on = (float)(1.0 - hp->lr * hp->weight_decay);
-    climp_kernel *k = NULL;
-    CLIMP_TRY(get_kernel(ctx, "adamw_update", &k, NULL));
+    climp_kernel *body = NULL, *tail = NULL;
+    CLIMP_TRY(get_kernel(ctx, "adamw_update", &body, NULL));
+    CLIMP_TRY(get_kernel(ctx, "adamw_update_tail", &tail, NULL));
     size_t lws = climp_flat_lws(ctx, 256);
     climp_adamw_segment run;
     int it = 0;
     while (climp_adamw_next_run(segs, nseg, &it, &run)) {
+        /* the body over whole work-groups (no bounds checks, base 0), the tail guarded */
+        size_t nbody = run.count / lws * lws;
         climp_karg a[] = {climp_arg_view(climp_view_sub(params, run.offset, run.count)),
                           climp_arg_view(climp_view_sub(grads, run.offset, run.count)),
                           climp_arg_view(climp_view_sub(m, run.offset, run.count)),
                           climp_arg_view(climp_view_sub(v, run.offset, run.count)),
-                          climp_arg_u64(run.count),
+                          climp_arg_u64(0),
                           climp_arg_f32(hp->grad_scale),
                           climp_arg_f32(run.decay ? decay_on : 1.0f),
                           climp_arg_f32(omb1),
@@ -60,9 +63,14 @@ climp_status climp_adamw_update(climp_ctx *ctx, climp_tview params, climp_tview 
                           climp_arg_f32(omb2),
                           climp_arg_f32(step_size),
                           climp_arg_f32(bc2_sqrt),
-                          climp_arg_f32((float)hp->eps)};
-        size_t gws = climp_round_up(run.count, lws);
-        CLIMP_TRY(climp_launch(ctx, k, 1, &gws, &lws, 13, a));
+                          climp_arg_f32((float)hp->eps),
+                          climp_arg_u64(run.count)};
+        if (nbody)
+            CLIMP_TRY(climp_launch(ctx, body, 1, &nbody, &lws, 13, a));
+        if (nbody < run.count) {
+            a[4] = climp_arg_u64(nbody);
+            CLIMP_TRY(climp_launch(ctx, tail, 1, &lws, &lws, 14, a));
+        }
     }
     return CLIMP_OK;
 }

@@ -2,7 +2,9 @@
  * references against double-precision restatements of the math and against central finite
  * differences in double; the kernels against the references at tiny, real (Mamba-130m conv1d,
  * VMamba-T stage-0 dwconv) and awkward shapes (L = 1, L < K, every K in 1..8, strided and offset
- * x, H or W = 1, 45x71, prime channels, enough rows for multi-row reduction chunks); parameter
+ * x, H or W = 1, 45x71, prime channels, enough rows for multi-row reduction chunks, chunks that
+ * span sequences, several forward segments), at every vector width (CLIMP_CONV_VW) and in the
+ * FPGA-style single-work-item variant (a second context with kernel_variant "fpga"); parameter
  * gradients accumulate, dx overwrites only its columns; determinism (bitwise); invalid arguments
  * enqueue nothing. CLIMP_CONV_TIMING=1 prints device vs C-reference time and GB/s. */
 #define _POSIX_C_SOURCE 200809L
@@ -412,73 +414,85 @@ static void report(const char *name, double bytes, double td, double tr) {
         (out) = (climp_now_seconds() - t0_) / (reps);                                              \
     } while (0)
 
-static void timing(climp_ctx *ctx) {
+/* Causal conv1d with x the first C columns of a (B, L, 2C) tensor (Mamba's in_proj output). */
+static void timing_conv1d(climp_ctx *ctx, int B, int L, int C, int K) {
     tu_rng r;
     tu_rng_seed(&r, 7);
-    { /* Mamba-130m conv1d: B=2, L=64, E=1536, K=4, x = first half of (B, L, 2E) */
-        const int B = 2, L = 64, C = 1536, K = 4, ld = 2 * C;
-        size_t nx = (size_t)B * L * ld, ny = (size_t)B * L * C,
-               ns = climp_causal_conv1d_scratch_floats(B, L, C, K);
-        float *x = tu_alloc_rand(&r, nx, -1, 1), *w = tu_alloc_rand(&r, (size_t)C * K, -1, 1);
-        float *y = tu_alloc_rand(&r, ny, -1, 1), *bb = tu_alloc_rand(&r, C, -1, 1);
-        float *dwh = calloc((size_t)C * K, sizeof(float)), *dbh = calloc(C, sizeof(float));
-        climp_buffer *bx = tu_upload(ctx, "t_x", x, nx), *bdx = tu_upload(ctx, "t_dx", x, nx);
-        climp_buffer *by = tu_upload(ctx, "t_y", y, ny),
-                     *bw = tu_upload(ctx, "t_w", w, (size_t)C * K);
-        climp_buffer *bdw = tu_upload(ctx, "t_dw", w, (size_t)C * K),
-                     *bb_ = tu_upload(ctx, "t_b", bb, C);
-        climp_buffer *bdb = tu_upload(ctx, "t_db", bb, C), *bdy = tu_upload(ctx, "t_dy", y, ny),
-                     *bs = NULL;
-        CLIMP_CHECK(climp_buffer_create(ctx, "t_s", ns * sizeof(float), &bs));
-        double td, tr;
-        double bytes = 2.0 * ny * sizeof(float);
-        TIME_DEV(ctx, 10, td,
-                 climp_causal_conv1d_forward(ctx, climp_buffer_view(by), climp_buffer_view(bx), ld,
-                                             climp_buffer_view(bw), climp_buffer_view(bb_), B, L, C,
-                                             K));
-        TIME_REF(5, tr, climp_causal_conv1d_forward_ref(y, x, ld, w, bb, B, L, C, K));
-        report("causal_conv1d_fwd (2,64,1536) K=4", bytes, td, tr);
-        TIME_DEV(ctx, 10, td,
-                 climp_causal_conv1d_backward(ctx, climp_buffer_view(bdx), climp_buffer_view(bdw),
-                                              climp_buffer_view(bdb), climp_buffer_view(bdy),
-                                              climp_buffer_view(bx), ld, climp_buffer_view(bw),
-                                              climp_buffer_view(bs), B, L, C, K));
-        TIME_REF(5, tr, climp_causal_conv1d_backward_ref(x, dwh, dbh, y, x, ld, w, B, L, C, K));
-        report("causal_conv1d_bwd (2,64,1536) K=4", 3.0 * ny * sizeof(float), td, tr);
-        free(x), free(w), free(y), free(bb), free(dwh), free(dbh);
-        climp_buffer *all[] = {bx, bdx, by, bw, bdw, bb_, bdb, bdy, bs};
-        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-            climp_buffer_destroy(all[i]);
-    }
-    { /* VMamba-T stage-0 dwconv: B=2, 56x56, E=192 */
-        const int B = 2, H = 56, W = 56, C = 192;
-        size_t n = (size_t)B * H * W * C, ns = climp_dwconv3x3_scratch_floats(B, H, W, C);
-        float *x = tu_alloc_rand(&r, n, -1, 1), *y = tu_alloc_rand(&r, n, -1, 1);
-        float *w = tu_alloc_rand(&r, (size_t)C * 9, -1, 1),
-              *dwh = calloc((size_t)C * 9, sizeof(float));
-        climp_buffer *bx = tu_upload(ctx, "t_x", x, n), *by = tu_upload(ctx, "t_y", y, n);
-        climp_buffer *bdx = tu_upload(ctx, "t_dx", y, n),
-                     *bw = tu_upload(ctx, "t_w", w, (size_t)C * 9);
-        climp_buffer *bdw = tu_upload(ctx, "t_dw", w, (size_t)C * 9), *bs = NULL;
-        CLIMP_CHECK(climp_buffer_create(ctx, "t_s", ns * sizeof(float), &bs));
-        double td, tr;
-        TIME_DEV(ctx, 5, td,
-                 climp_dwconv3x3_forward(ctx, climp_buffer_view(by), climp_buffer_view(bx),
-                                         climp_buffer_view(bw), B, H, W, C));
-        TIME_REF(2, tr, climp_dwconv3x3_forward_ref(y, x, w, B, H, W, C));
-        report("dwconv3x3_fwd (2,56,56,192)", 2.0 * n * sizeof(float), td, tr);
-        TIME_DEV(ctx, 5, td,
-                 climp_dwconv3x3_backward(ctx, climp_buffer_view(bdx), climp_buffer_view(bdw),
-                                          climp_buffer_view(by), climp_buffer_view(bx),
-                                          climp_buffer_view(bw), climp_buffer_view(bs), B, H, W,
-                                          C));
-        TIME_REF(2, tr, climp_dwconv3x3_backward_ref(y, dwh, x, x, w, B, H, W, C));
-        report("dwconv3x3_bwd (2,56,56,192)", 3.0 * n * sizeof(float), td, tr);
-        free(x), free(y), free(w), free(dwh);
-        climp_buffer *all[] = {bx, by, bdx, bw, bdw, bs};
-        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-            climp_buffer_destroy(all[i]);
-    }
+    const int ld = 2 * C;
+    size_t nx = (size_t)B * L * ld, ny = (size_t)B * L * C,
+           ns = climp_causal_conv1d_scratch_floats(B, L, C, K);
+    float *x = tu_alloc_rand(&r, nx, -1, 1), *w = tu_alloc_rand(&r, (size_t)C * K, -1, 1);
+    float *y = tu_alloc_rand(&r, ny, -1, 1), *bb = tu_alloc_rand(&r, C, -1, 1);
+    float *dwh = calloc((size_t)C * K, sizeof(float)), *dbh = calloc(C, sizeof(float));
+    climp_buffer *bx = tu_upload(ctx, "t_x", x, nx), *bdx = tu_upload(ctx, "t_dx", x, nx);
+    climp_buffer *by = tu_upload(ctx, "t_y", y, ny), *bw = tu_upload(ctx, "t_w", w, (size_t)C * K);
+    climp_buffer *bdw = tu_upload(ctx, "t_dw", w, (size_t)C * K),
+                 *bb_ = tu_upload(ctx, "t_b", bb, C);
+    climp_buffer *bdb = tu_upload(ctx, "t_db", bb, C), *bdy = tu_upload(ctx, "t_dy", y, ny),
+                 *bs = NULL;
+    CLIMP_CHECK(climp_buffer_create(ctx, "t_s", ns * sizeof(float), &bs));
+    double td, tr;
+    char name[64];
+    TIME_DEV(ctx, 10, td,
+             climp_causal_conv1d_forward(ctx, climp_buffer_view(by), climp_buffer_view(bx), ld,
+                                         climp_buffer_view(bw), climp_buffer_view(bb_), B, L, C,
+                                         K));
+    TIME_REF(3, tr, climp_causal_conv1d_forward_ref(y, x, ld, w, bb, B, L, C, K));
+    snprintf(name, sizeof name, "causal_conv1d_fwd (%d,%d,%d) K=%d", B, L, C, K);
+    report(name, 2.0 * ny * sizeof(float), td, tr);
+    TIME_DEV(ctx, 10, td,
+             climp_causal_conv1d_backward(ctx, climp_buffer_view(bdx), climp_buffer_view(bdw),
+                                          climp_buffer_view(bdb), climp_buffer_view(bdy),
+                                          climp_buffer_view(bx), ld, climp_buffer_view(bw),
+                                          climp_buffer_view(bs), B, L, C, K));
+    TIME_REF(3, tr, climp_causal_conv1d_backward_ref(x, dwh, dbh, y, x, ld, w, B, L, C, K));
+    snprintf(name, sizeof name, "causal_conv1d_bwd (%d,%d,%d) K=%d", B, L, C, K);
+    report(name, 3.0 * ny * sizeof(float), td, tr);
+    free(x), free(w), free(y), free(bb), free(dwh), free(dbh);
+    climp_buffer *all[] = {bx, bdx, by, bw, bdw, bb_, bdb, bdy, bs};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        climp_buffer_destroy(all[i]);
+}
+
+static void timing_dwconv(climp_ctx *ctx, int B, int H, int W, int C) {
+    tu_rng r;
+    tu_rng_seed(&r, 8);
+    size_t n = (size_t)B * H * W * C, ns = climp_dwconv3x3_scratch_floats(B, H, W, C);
+    float *x = tu_alloc_rand(&r, n, -1, 1), *y = tu_alloc_rand(&r, n, -1, 1);
+    float *w = tu_alloc_rand(&r, (size_t)C * 9, -1, 1), *dwh = calloc((size_t)C * 9, sizeof(float));
+    climp_buffer *bx = tu_upload(ctx, "t_x", x, n), *by = tu_upload(ctx, "t_y", y, n);
+    climp_buffer *bdx = tu_upload(ctx, "t_dx", y, n), *bw = tu_upload(ctx, "t_w", w, (size_t)C * 9);
+    climp_buffer *bdw = tu_upload(ctx, "t_dw", w, (size_t)C * 9), *bs = NULL;
+    CLIMP_CHECK(climp_buffer_create(ctx, "t_s", ns * sizeof(float), &bs));
+    double td, tr;
+    char name[64];
+    TIME_DEV(ctx, 5, td,
+             climp_dwconv3x3_forward(ctx, climp_buffer_view(by), climp_buffer_view(bx),
+                                     climp_buffer_view(bw), B, H, W, C));
+    TIME_REF(2, tr, climp_dwconv3x3_forward_ref(y, x, w, B, H, W, C));
+    snprintf(name, sizeof name, "dwconv3x3_fwd (%d,%d,%d,%d)", B, H, W, C);
+    report(name, 2.0 * n * sizeof(float), td, tr);
+    TIME_DEV(ctx, 5, td,
+             climp_dwconv3x3_backward(ctx, climp_buffer_view(bdx), climp_buffer_view(bdw),
+                                      climp_buffer_view(by), climp_buffer_view(bx),
+                                      climp_buffer_view(bw), climp_buffer_view(bs), B, H, W, C));
+    TIME_REF(2, tr, climp_dwconv3x3_backward_ref(y, dwh, x, x, w, B, H, W, C));
+    snprintf(name, sizeof name, "dwconv3x3_bwd (%d,%d,%d,%d)", B, H, W, C);
+    report(name, 3.0 * n * sizeof(float), td, tr);
+    free(x), free(y), free(w), free(dwh);
+    climp_buffer *all[] = {bx, by, bdx, bw, bdw, bs};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        climp_buffer_destroy(all[i]);
+}
+
+/* The tiny model (text conv1d at batch 64, the VSS stages' dwconv), Mamba-130m and VMamba-T. */
+static void timing(climp_ctx *ctx) {
+    timing_conv1d(ctx, 64, 60, 192, 4);
+    timing_conv1d(ctx, 2, 64, 1536, 4);
+    timing_dwconv(ctx, 64, 16, 16, 48);
+    timing_dwconv(ctx, 64, 8, 8, 96);
+    timing_dwconv(ctx, 64, 4, 4, 192);
+    timing_dwconv(ctx, 2, 56, 56, 192);
 }
 
 int main(void) {
@@ -510,19 +524,40 @@ int main(void) {
     dev_dwconv(ctx, 1, 9, 1, 7, 204);
     dev_dwconv(ctx, 1, 45, 71, 5, 205);
     dev_dwconv(ctx, 2, 23, 36, 7, 206);
-    /* the channel-looping kernels at other channel work-item counts (any count is valid) */
-    static const char *chan[] = {"1", "64"};
-    for (int i = 0; i < 2; i++) {
-        setenv("CLIMP_CONV_CHAN_ITEMS", chan[i], 1);
-        dev_conv1d(ctx, 2, 5, 3, 4, 7, 0, 130 + i);
-        dev_conv1d(ctx, 1, 33, 70, 3, 75, 5, 133 + i);
-        dev_dwconv(ctx, 1, 9, 5, 70, 230 + i);
+    dev_conv1d(ctx, 20, 7, 16, 4, 40, 3, 105);   /* reduction chunks span several sequences */
+    dev_conv1d(ctx, 70, 1, 16, 3, 16, 0, 106);   /* L = 1: every row its own sequence */
+    dev_conv1d(ctx, 2, 130, 24, 4, 48, 24, 107); /* several forward segments per sequence */
+    /* the vector loop kernels at every vector width (the default is the widest that divides) */
+    static const char *vw[] = {"1", "2", "4"};
+    for (int i = 0; i < 3; i++) {
+        setenv("CLIMP_CONV_VW", vw[i], 1);
+        dev_conv1d(ctx, 2, 5, 8, 4, 9, 1, 130 + i);
+        dev_conv1d(ctx, 3, 70, 16, 3, 33, 17, 133 + i);
+        dev_dwconv(ctx, 2, 9, 5, 24, 230 + i);
     }
-    unsetenv("CLIMP_CONV_CHAN_ITEMS");
+    unsetenv("CLIMP_CONV_VW");
     dev_invalid(ctx);
     const char *tm = getenv("CLIMP_CONV_TIMING");
     if (tm && *tm && strcmp(tm, "0"))
         timing(ctx);
     climp_ctx_close(ctx);
+
+    /* the FPGA-style single-work-item kernels (cl_kernels/conv_fpga.cl) on the same device */
+    climp_ctx_options opt = {0};
+    opt.kernel_variant = "fpga";
+    climp_ctx *f = NULL;
+    CLIMP_CHECK(climp_ctx_open(&opt, &f));
+    tu_check(!strcmp(climp_ctx_variant(f), "fpga"), "fpga context selects the fpga variant");
+    dev_conv1d(f, 2, 5, 3, 4, 7, 0, 300);
+    dev_conv1d(f, 1, 33, 7, 4, 20, 5, 301);
+    dev_conv1d(f, 2, 3, 7, 4, 7, 0, 302); /* L < K */
+    for (int K = 1; K <= CLIMP_CONV1D_MAX_K; K++)
+        dev_conv1d(f, 2, 9, 5, K, 6, 1, 310 + K);
+    dev_dwconv(f, 2, 3, 4, 3, 320);
+    dev_dwconv(f, 1, 1, 1, 5, 321);
+    dev_dwconv(f, 1, 9, 1, 7, 322);
+    dev_dwconv(f, 2, 11, 13, 16, 323);
+    dev_invalid(f);
+    climp_ctx_close(f);
     return tu_finish("test_conv");
 }

@@ -4,7 +4,9 @@
  * identity <im2col(x), c> == <x, col2im(c)>; the im2col / col2im kernels and the full forward /
  * backward (im2col + climp_gemm) against the references at tiny, real (stem 3->48 on 64x64 and
  * 45x71, downsample 96->192 at 56x56) and awkward shapes (H or W = 1, odd sizes, prime
- * channels), with scratch views of one image, several images and the whole batch, dx skipped;
+ * channels), with scratch views of one image, several images and the whole batch, dx skipped,
+ * at every dbias vector width (CLIMP_CONV_VW), with short row work-groups (CLIMP_CONV_ROW_WG)
+ * and in the FPGA-style single-work-item variant (a second context, kernel_variant "fpga");
  * determinism; invalid arguments enqueue nothing. CLIMP_CONV_TIMING=1 prints device vs
  * C-reference time and GFLOP/s. */
 #define _POSIX_C_SOURCE 200809L
@@ -381,6 +383,43 @@ static void timing_one(climp_ctx *ctx, int B, int H, int W, int Cin, int Cout) {
         climp_buffer_destroy(all[i]);
 }
 
+/* im2col and col2im alone, GB/s of x plus col. */
+static void timing_i2c(climp_ctx *ctx, int B, int H, int W, int Cin) {
+    tu_rng r;
+    tu_rng_seed(&r, 6);
+    size_t nx = (size_t)B * H * W * Cin;
+    size_t nc = (size_t)B * climp_conv3x3s2_out(H) * climp_conv3x3s2_out(W) * Cin * 9;
+    float *x = tu_alloc_rand(&r, nx, -1, 1), *c = tu_alloc_rand(&r, nc, -1, 1);
+    climp_buffer *bx = tu_upload(ctx, "t_x", x, nx), *bc = tu_upload(ctx, "t_c", c, nc);
+    double bytes = (double)(nx + nc) * sizeof(float);
+    for (int dir = 0; dir < 2; dir++) {
+        climp_tview vx = climp_buffer_view(bx), vc = climp_buffer_view(bc);
+        int reps = 5;
+        CLIMP_CHECK(dir ? climp_conv3x3s2_col2im(ctx, vx, vc, B, H, W, Cin)
+                        : climp_conv3x3s2_im2col(ctx, vc, vx, B, H, W, Cin));
+        CLIMP_CHECK(climp_finish(ctx));
+        double t0 = climp_now_seconds();
+        for (int i = 0; i < reps; i++)
+            CLIMP_CHECK(dir ? climp_conv3x3s2_col2im(ctx, vx, vc, B, H, W, Cin)
+                            : climp_conv3x3s2_im2col(ctx, vc, vx, B, H, W, Cin));
+        CLIMP_CHECK(climp_finish(ctx));
+        double td = (climp_now_seconds() - t0) / reps;
+        t0 = climp_now_seconds();
+        if (dir)
+            climp_conv3x3s2_col2im_ref(x, c, B, H, W, Cin);
+        else
+            climp_conv3x3s2_im2col_ref(c, x, B, H, W, Cin);
+        double tr = climp_now_seconds() - t0;
+        char name[96];
+        snprintf(name, sizeof name, "%s B=%d %dx%d Cin=%d", dir ? "col2im" : "im2col", B, H, W,
+                 Cin);
+        printf("timing %-40s device %8.3f ms %7.2f GB/s    | C ref %8.3f ms %7.2f GB/s\n", name,
+               td * 1e3, bytes / td / 1e9, tr * 1e3, bytes / tr / 1e9);
+    }
+    free(x), free(c);
+    climp_buffer_destroy(bx), climp_buffer_destroy(bc);
+}
+
 int main(void) {
     ref_conv(2, 5, 4, 2, 3, 1);
     ref_conv(1, 1, 1, 1, 2, 2);
@@ -405,21 +444,45 @@ int main(void) {
     dev_conv(ctx, 2, 45, 71, 3, 48, 0, 0, 207); /* stem on 45x71, input needs no gradient */
     dev_conv(ctx, 2, 45, 71, 3, 48, 1, 1, 208);
     dev_conv(ctx, 2, 56, 56, 96, 192, 0, 1, 209); /* VMamba-T downsample 0 */
-    /* the channel-looping kernels at other channel work-item counts (any count is valid) */
-    static const char *chan[] = {"1", "64"};
-    for (int i = 0; i < 2; i++) {
-        setenv("CLIMP_CONV_CHAN_ITEMS", chan[i], 1);
-        dev_im2col(ctx, 2, 5, 4, 2, 110 + i);
-        dev_im2col(ctx, 1, 7, 9, 13, 113 + i);
-        dev_conv(ctx, 2, 9, 7, 11, 5, 1, 1, 220 + i);
+    /* the dbias partials at every vector width, the bias row kernel with short work-groups
+     * (whole groups plus a tail launch) */
+    static const char *vw[] = {"1", "2", "4"};
+    for (int i = 0; i < 3; i++) {
+        setenv("CLIMP_CONV_VW", vw[i], 1);
+        dev_conv(ctx, 2, 9, 7, 11, 8, 1, 1, 220 + i);
     }
-    unsetenv("CLIMP_CONV_CHAN_ITEMS");
+    unsetenv("CLIMP_CONV_VW");
+    setenv("CLIMP_CONV_ROW_WG", "3", 1);
+    dev_conv(ctx, 2, 9, 7, 5, 16, 0, 1, 225);
+    dev_conv(ctx, 1, 5, 3, 2, 24, 0, 1, 226);
+    unsetenv("CLIMP_CONV_ROW_WG");
     const char *tm = getenv("CLIMP_CONV_TIMING");
     if (tm && *tm && strcmp(tm, "0")) {
+        static const int tiny[][3] = {{64, 3, 12}, {32, 12, 24}, {16, 24, 48}, {8, 48, 96}};
+        for (int i = 0; i < 4; i++) { /* the tiny model at batch 64: stem, downsamples */
+            timing_i2c(ctx, 64, tiny[i][0], tiny[i][0], tiny[i][1]);
+            timing_one(ctx, 64, tiny[i][0], tiny[i][0], tiny[i][1], tiny[i][2]);
+        }
+        timing_i2c(ctx, 2, 56, 56, 96);
         timing_one(ctx, 2, 64, 64, 3, 48);
         timing_one(ctx, 2, 224, 224, 3, 48);
         timing_one(ctx, 2, 56, 56, 96, 192);
     }
     climp_ctx_close(ctx);
+
+    /* the FPGA-style single-work-item kernels (cl_kernels/conv_fpga.cl) with the single
+     * work-item GEMM, through a second context with kernel_variant "fpga" */
+    climp_ctx_options opt = {0};
+    opt.kernel_variant = "fpga";
+    climp_ctx *f = NULL;
+    CLIMP_CHECK(climp_ctx_open(&opt, &f));
+    tu_check(!strcmp(climp_ctx_variant(f), "fpga"), "fpga context selects the fpga variant");
+    dev_im2col(f, 2, 5, 4, 2, 300);
+    dev_im2col(f, 1, 8, 9, 7, 301);
+    dev_conv(f, 2, 5, 4, 2, 3, 0, 1, 310);
+    dev_conv(f, 3, 7, 9, 5, 7, 2, 1, 311);
+    dev_conv(f, 2, 9, 1, 7, 5, 1, 0, 312);
+    dev_conv(f, 1, 12, 10, 3, 8, 0, 1, 313);
+    climp_ctx_close(f);
     return tu_finish("test_conv3x3s2");
 }

@@ -3,7 +3,8 @@
  * central finite differences, the adjoint identity <merge(a), b> == <a, scan(b)>, every kernel
  * against its reference (tiny, VMamba-T stage-0, awkward: H or W = 1, non-square 23x36 and
  * 45x71, prime channels), determinism, invalid arguments that must enqueue nothing.
- * CLIMP_CONV_TIMING=1 also prints device vs C-reference time and GB/s at the real shapes. */
+ * CLIMP_CONV_TIMING=1 also prints device vs C-reference time and GB/s at the real shapes (the
+ * tiny model's stages at batch 64, VMamba-T stage 0). */
 #define _POSIX_C_SOURCE 200809L
 #include "model/crossscan.h"
 #include "tests/testutil.h"
@@ -435,9 +436,9 @@ static void t_poolb_ref(void *p) {
     climp_avgpool_backward_ref(t->ha, t->hb, t->B, t->H * t->W, t->E);
 }
 
-static void timing(climp_ctx *ctx) {
-    targ t = {ctx, {0}, {0}, NULL, NULL, 2, 56, 56, 192};
-    size_t n = (size_t)t.B * t.H * t.W * t.E;
+static void timing_shape(climp_ctx *ctx, int B, int H, int W, int E) {
+    targ t = {ctx, {0}, {0}, NULL, NULL, B, H, W, E};
+    size_t n = (size_t)B * H * W * E;
     tu_rng r;
     tu_rng_seed(&r, 99);
     t.ha = tu_alloc_rand(&r, n, -1, 1);
@@ -445,14 +446,27 @@ static void timing(climp_ctx *ctx) {
     climp_buffer *ba = tu_upload(ctx, "t_a", t.ha, n), *bb = tu_upload(ctx, "t_b", t.hb, 4 * n);
     t.a = climp_buffer_view(ba), t.b = climp_buffer_view(bb);
     double bytes = 5.0 * n * sizeof(float);
-    time_one(ctx, "cross_scan (2,56,56,192)", bytes, t_scan_dev, t_scan_ref, &t);
-    time_one(ctx, "cross_merge (2,56,56,192)", bytes, t_merge_dev, t_merge_ref, &t);
-    t.E = 96; /* avgpool over the stage-0 grid, (2, 3136, 96) */
-    double pb = ((double)t.B * 3136 * 96 + t.B * 96) * sizeof(float);
-    time_one(ctx, "avgpool_fwd (2,3136,96)", pb, t_pool_dev, t_pool_ref, &t);
-    time_one(ctx, "avgpool_bwd (2,3136,96)", pb, t_poolb_dev, t_poolb_ref, &t);
+    char name[64];
+    snprintf(name, sizeof name, "cross_scan (%d,%d,%d,%d)", B, H, W, E);
+    time_one(ctx, name, bytes, t_scan_dev, t_scan_ref, &t);
+    snprintf(name, sizeof name, "cross_merge (%d,%d,%d,%d)", B, H, W, E);
+    time_one(ctx, name, bytes, t_merge_dev, t_merge_ref, &t);
+    t.E = E / 2; /* avgpool over the grid at the stage width, (B, H*W, E/2) */
+    double pb = ((double)B * H * W * t.E + (double)B * t.E) * sizeof(float);
+    snprintf(name, sizeof name, "avgpool_fwd (%d,%d,%d)", B, H * W, t.E);
+    time_one(ctx, name, pb, t_pool_dev, t_pool_ref, &t);
+    snprintf(name, sizeof name, "avgpool_bwd (%d,%d,%d)", B, H * W, t.E);
+    time_one(ctx, name, pb, t_poolb_dev, t_poolb_ref, &t);
     free(t.ha), free(t.hb);
     climp_buffer_destroy(ba), climp_buffer_destroy(bb);
+}
+
+/* The tiny model's VSS stages at batch 64, then VMamba-T stage 0. */
+static void timing(climp_ctx *ctx) {
+    timing_shape(ctx, 64, 16, 16, 48);
+    timing_shape(ctx, 64, 8, 8, 96);
+    timing_shape(ctx, 64, 4, 4, 192);
+    timing_shape(ctx, 2, 56, 56, 192);
 }
 
 int main(void) {
@@ -480,18 +494,35 @@ int main(void) {
     dev_lasttoken(ctx, 3, 1, 7, len1, 301);
     static const int32_t lenbad[3] = {0, 6, 3}; /* Lmax = 5: rows 0 and 1 out of range */
     dev_lasttoken(ctx, 3, 5, 3, lenbad, 302);
-    /* the channel-looping kernels at other channel work-item counts (any count is valid) */
-    static const char *chan[] = {"1", "64"};
-    for (int i = 0; i < 2; i++) {
-        setenv("CLIMP_CONV_CHAN_ITEMS", chan[i], 1);
+    /* the row kernels with short work-groups: whole groups plus a tail launch */
+    static const char *rwg[] = {"1", "3", "64"};
+    for (int i = 0; i < 3; i++) {
+        setenv("CLIMP_CONV_ROW_WG", rwg[i], 1);
         dev_cross(ctx, 2, 5, 7, 70, 400 + i);
+        dev_cross(ctx, 1, 6, 4, 48, 403 + i);
         dev_avgpool(ctx, 2, 9, 70, 410 + i);
         dev_lasttoken(ctx, 3, 5, 70, lenbad, 420 + i);
     }
-    unsetenv("CLIMP_CONV_CHAN_ITEMS");
+    unsetenv("CLIMP_CONV_ROW_WG");
     dev_invalid(ctx);
     if (timing_mode())
         timing(ctx);
     climp_ctx_close(ctx);
+
+    /* the FPGA-style single-work-item kernels (cl_kernels/conv_fpga.cl), second context */
+    climp_ctx_options opt = {0};
+    opt.kernel_variant = "fpga";
+    climp_ctx *f = NULL;
+    CLIMP_CHECK(climp_ctx_open(&opt, &f));
+    tu_check(!strcmp(climp_ctx_variant(f), "fpga"), "fpga context selects the fpga variant");
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        if (shapes[i][0] * shapes[i][1] * shapes[i][2] * shapes[i][3] < 100000)
+            dev_cross(f, shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], 500 + i);
+    dev_avgpool(f, 2, 49, 76, 510);
+    dev_avgpool(f, 3, 7, 1, 511);
+    dev_lasttoken(f, 4, 77, 68, len4, 520);
+    dev_lasttoken(f, 3, 5, 3, lenbad, 521);
+    dev_invalid(f);
+    climp_ctx_close(f);
     return tu_finish("test_crossscan");
 }

@@ -6,6 +6,7 @@
 #include "model/eltwise.h"
 #include "tests/testutil.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,9 +45,25 @@ typedef void (*bwd_ref)(float *, const float *, const float *, size_t);
 typedef climp_status (*fwd_dev)(climp_ctx *, climp_tview, climp_tview, size_t);
 typedef climp_status (*bwd_dev)(climp_ctx *, climp_tview, climp_tview, climp_tview, size_t);
 
+/* Magnitude of the terms of each backward (x, dout = 1): where they cancel (the backward's zero)
+ * an fp32 result can only be as exact as this scale. */
+static double silu_bscale(double x) {
+    double s = 1.0 / (1.0 + exp(-x));
+    return s * (1.0 + fabs(x) * (1.0 - s));
+}
+static double gelu_bscale(double x) {
+    return 0.5 * (1.0 + erf(x / sqrt(2.0))) +
+           fabs(x) * exp(-0.5 * x * x) / sqrt(2.0 * 3.14159265358979323846);
+}
+static double softplus_bscale(double x) {
+    return 1.0 / (1.0 + exp(-x));
+}
+
 typedef struct unary_op {
     const char *name;
     double (*f)(double);
+    double (*bscale)(double);
+    double ulps_f, ulps_b; /* dense-sweep tolerances, ulps of |ref| (forward) or bscale */
     fwd_ref fr;
     bwd_ref br;
     fwd_dev fd;
@@ -54,12 +71,12 @@ typedef struct unary_op {
 } unary_op;
 
 static const unary_op UNARY[] = {
-    {"silu", silu_d, climp_silu_forward_ref, climp_silu_backward_ref, climp_silu_forward,
-     climp_silu_backward},
-    {"gelu", gelu_d, climp_gelu_forward_ref, climp_gelu_backward_ref, climp_gelu_forward,
-     climp_gelu_backward},
-    {"softplus", softplus_d, climp_softplus_forward_ref, climp_softplus_backward_ref,
-     climp_softplus_forward, climp_softplus_backward},
+    {"silu", silu_d, silu_bscale, 4, 5, climp_silu_forward_ref, climp_silu_backward_ref,
+     climp_silu_forward, climp_silu_backward},
+    {"gelu", gelu_d, gelu_bscale, 8, 4, climp_gelu_forward_ref, climp_gelu_backward_ref,
+     climp_gelu_forward, climp_gelu_backward},
+    {"softplus", softplus_d, softplus_bscale, 4, 4, climp_softplus_forward_ref,
+     climp_softplus_backward_ref, climp_softplus_forward, climp_softplus_backward},
 };
 
 /* C reference forward vs the double formula, C reference backward vs central differences. */
@@ -115,6 +132,67 @@ static void unary_dev_checks(climp_ctx *ctx, const unary_op *op, tu_rng *r, size
     free(gi), free(go), free(gdx), free(x), free(dy), free(y), free(dx);
     climp_buffer_destroy(bx), climp_buffer_destroy(bdy), climp_buffer_destroy(bo);
     climp_buffer_destroy(bdx);
+}
+
+static double ulp_at(double v) {
+    float f = fabsf((float)v);
+    if (f < FLT_MIN)
+        f = FLT_MIN;
+    return (double)nextafterf(f, INFINITY) - (double)f;
+}
+
+/* Dense sweep of x in [-20, 20] (step 1/256) and +-2^-40..2^5: device forward and backward
+ * (dout = 1) within a few ulps of the double-precision C reference (erf, exp, log1p in double;
+ * the kernels use no erf or log), results below 1e-30 counting as 0. NaN propagates. */
+static void unary_sweep_checks(climp_ctx *ctx, const unary_op *op) {
+    size_t n = 0, cap = 10241 + 2 * 45 * 16 + 2;
+    float *x = malloc(cap * sizeof(float)), *ones = malloc(cap * sizeof(float));
+    for (int k = -20 * 256; k <= 20 * 256; k++)
+        x[n++] = (float)k / 256.0f;
+    for (int e = -40; e < 5; e++)
+        for (int k = 0; k < 16; k++) {
+            x[n++] = ldexpf(1.0f + (float)k / 16.0f, e);
+            x[n++] = -ldexpf(1.0f + (float)k / 16.0f, e);
+        }
+    x[n++] = NAN;
+    x[n++] = -0.0f;
+    for (size_t i = 0; i < n; i++)
+        ones[i] = 1.0f;
+    float *y = malloc(n * sizeof(float)), *dx = malloc(n * sizeof(float));
+    op->fr(y, x, n);
+    op->br(dx, ones, x, n);
+    climp_buffer *bx, *bo, *b1, *bd;
+    climp_tview vx = put(ctx, &bx, x, n), vo = put(ctx, &bo, x, n), v1 = put(ctx, &b1, ones, n);
+    climp_tview vd = put(ctx, &bd, x, n);
+    CLIMP_CHECK(op->fd(ctx, vo, vx, n));
+    CLIMP_CHECK(op->bd(ctx, vd, v1, vx, n));
+    float *go = get(ctx, vo, n), *gd = get(ctx, vd, n);
+    size_t bad_f = 0, bad_b = 0;
+    double worst_f = 0, worst_b = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(x[i])) {
+            bad_f += !isnan(go[i]);
+            bad_b += !isnan(gd[i]);
+            continue;
+        }
+        double ef = fabs((double)go[i] - y[i]), eb = fabs((double)gd[i] - dx[i]);
+        double uf = ef <= 1e-30 ? 0 : ef / ulp_at(y[i]);
+        double ub = eb <= 1e-30 ? 0 : eb / ulp_at(op->bscale(x[i]));
+        worst_f = fmax(worst_f, uf), worst_b = fmax(worst_b, ub);
+        if (uf > op->ulps_f && bad_f++ < 4)
+            fprintf(stderr, "  %s sweep fwd x=%.9g: got %.9g want %.9g (%.1f ulp)\n", op->name,
+                    x[i], go[i], y[i], uf);
+        if (ub > op->ulps_b && bad_b++ < 4)
+            fprintf(stderr, "  %s sweep bwd x=%.9g: got %.9g want %.9g (%.1f ulp)\n", op->name,
+                    x[i], gd[i], dx[i], ub);
+    }
+    tu_check(bad_f == 0, "%s fwd sweep within %g ulp (max %.2f, %zu bad)", op->name, op->ulps_f,
+             worst_f, bad_f);
+    tu_check(bad_b == 0, "%s bwd sweep within %g ulp (max %.2f, %zu bad)", op->name, op->ulps_b,
+             worst_b, bad_b);
+    free(x), free(ones), free(y), free(dx), free(go), free(gd);
+    climp_buffer_destroy(bx), climp_buffer_destroy(bo), climp_buffer_destroy(b1);
+    climp_buffer_destroy(bd);
 }
 
 static void binary_checks(climp_ctx *ctx, tu_rng *r, size_t n) {
@@ -288,20 +366,29 @@ int main(void) {
     linear_fd_checks(&r);
 
     climp_ctx *ctx = tu_open_ctx();
-    const size_t sizes[] = {1, 7, 257, 100003};
-    for (size_t i = 0; i < sizeof UNARY / sizeof UNARY[0]; i++)
+    const size_t sizes[] = {1, 7, 257, 4096, 100003}; /* tail only, body only, both */
+    for (size_t i = 0; i < sizeof UNARY / sizeof UNARY[0]; i++) {
         for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
             unary_dev_checks(ctx, &UNARY[i], &r, sizes[s]);
+        unary_sweep_checks(ctx, &UNARY[i]);
+    }
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
         binary_checks(ctx, &r, sizes[s]);
-    bias_checks(ctx, &r, 1, 1, 1);
-    bias_checks(ctx, &r, 5, 13, 16);
-    bias_checks(ctx, &r, 300, 97, 101);
-    bias_checks(ctx, &r, 2 * 77, 768, 768); /* text projection rows x width */
-    bias_checks(ctx, &r, 4099, 3, 5);       /* many blocks, narrow */
-    copy_checks(ctx, &r, 1, 1, 1, 1, 0);
-    copy_checks(ctx, &r, 7, 5, 9, 23, 0);
-    copy_checks(ctx, &r, 64, 96, 96, 3 * 96 + 8, 1);
+    for (int pass = 0; pass < 2; pass++) { /* per-row vector loops (CPU) and 2-D items (GPU) */
+        setenv("CLIMP_OPS_VARIANT", pass ? "gpu" : "cpu", 1);
+        bias_checks(ctx, &r, 1, 1, 1);
+        bias_checks(ctx, &r, 5, 13, 16);
+        bias_checks(ctx, &r, 300, 97, 101);
+        bias_checks(ctx, &r, 2 * 77, 768, 768); /* text projection rows x width (float8) */
+        bias_checks(ctx, &r, 4099, 3, 5);       /* many blocks, narrow */
+        bias_checks(ctx, &r, 37, 12, 20);       /* float4 */
+        copy_checks(ctx, &r, 1, 1, 1, 1, 0);
+        copy_checks(ctx, &r, 7, 5, 9, 23, 0);
+        copy_checks(ctx, &r, 64, 96, 96, 3 * 96 + 8, 1);
+        copy_checks(ctx, &r, 9, 12, 16, 29, 0);
+        copy_checks(ctx, &r, 9, 12, 13, 12, 1);
+    }
+    unsetenv("CLIMP_OPS_VARIANT");
     repeat_checks(ctx, &r, 1, 1);
     repeat_checks(ctx, &r, 6, 3);
     repeat_checks(ctx, &r, 2 * 7 * 24, 64); /* dt (B*L, H) -> (B*L, H*P) */

@@ -352,6 +352,8 @@ int main(void) {
             setenv("CLIMP_OPS_VARIANT", climp_ops_cpu_style(ctx) ? "gpu" : "cpu", 1);
         embedding_case(ctx, &r, 1, 1, 1, 0);
         embedding_case(ctx, &r, 37, 50, 13, 1);
+        embedding_case(ctx, &r, 29, 11, 12, 1); /* float4 columns on CPUs */
+        embedding_case(ctx, &r, 45, 20, 96, 0); /* float8, the tiny text width */
         l2norm_case(ctx, &r, 1, 1);
         l2norm_case(ctx, &r, 7, 5);
         l2norm_case(ctx, &r, 33, 97);

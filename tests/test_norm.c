@@ -458,7 +458,10 @@ int main(void) {
         layernorm_case(ctx, &rng, 33, 1);
         layernorm_case(ctx, &rng, 5, 97);
         layernorm_case(ctx, &rng, 4111, 13); /* many row blocks, ragged last block */
+        layernorm_case(ctx, &rng, 130, 12);  /* float4 rows on CPUs, rows not a multiple of 64 */
+        layernorm_case(ctx, &rng, 67, 40);   /* float8 rows on CPUs */
         rmsnorm_case(ctx, &rng, 1, 1);
+        rmsnorm_case(ctx, &rng, 67, 20);
         rmsnorm_case(ctx, &rng, 7, 97);
         rmsnorm_case(ctx, &rng, 300, 1);
         gated_case(ctx, &rng, 1, 1, 1, 1, 1, 0);
