@@ -40,9 +40,9 @@ static void usage(void) {
         "  --batch-size B       pairs per micro-batch of this process (default 64)\n"
         "  --accum-steps A      micro-batches per optimizer step (default 1)\n"
         "  --steps N | --epochs E   length of the run (default 600 steps)\n"
-        "  --lr LR              peak learning rate (default 2e-3)\n"
+        "  --lr LR              peak learning rate (default 1e-3; 3e-3 collapses tiny)\n"
         "  --wd WD              decoupled weight decay (default 0.1)\n"
-        "  --warmup W           linear warmup steps (default 50)\n"
+        "  --warmup W           linear warmup steps (default 40)\n"
         "  --lr-schedule S      cosine | const (default cosine)\n"
         "  --grad-clip C        clip the global gradient norm to C (default off)\n"
         "  --seed S             initialisation, data order and augmentation (default 1)\n"
@@ -113,9 +113,9 @@ int climp_train_parse(int argc, char **argv, train_opts *o) {
     o->batch = 64;
     o->accum = 1;
     o->steps = 600;
-    o->lr = 2e-3f;
+    o->lr = 1e-3f;
     o->wd = 0.1f;
-    o->warmup = 50;
+    o->warmup = 40;
     o->cosine = 1;
     o->shuffle = 1;
     o->augment = 1;
