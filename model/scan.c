@@ -1,5 +1,6 @@
 /* Host launchers of the selective scan (model/scan.h): validate every argument, pick the variant
- * and chunk mapping, set arguments and enqueue the kernels of cl_kernels/scan.cl. C reference:
+ * and chunk mapping, set arguments and enqueue the kernels of cl_kernels/scan.cl (CPU and GPU
+ * variants) or cl_kernels/scan_fpga.cl (FPGA single work-item variant). C reference:
  * model/scan_ref.c. Nothing is enqueued when an argument is wrong. */
 #include "model/scan.h"
 
@@ -7,6 +8,8 @@
 #include <string.h>
 
 #define SCAN_SRC "scan"
+#define FPGA_SRC "scan_fpga"
+#define FPGA_BUF_FLOATS 16384 /* CHUNK * CH * N bound of the FPGA backward's chunk buffer */
 #define DEFAULT_CHUNK 64
 #define DEFAULT_CB 8
 #define DEFAULT_WG 64
@@ -35,7 +38,7 @@ static int chunk_bucket(int chunk) {
 }
 
 static climp_status check_tunables(const climp_scan_shape *s) {
-    if (s->chunk < 0 || s->chunk > 1024 || s->variant < 0 || s->variant > CLIMP_SCAN_GPU ||
+    if (s->chunk < 0 || s->chunk > 1024 || s->variant < 0 || s->variant > CLIMP_SCAN_FPGA ||
         (s->cb && s->cb != 1 && s->cb != 2 && s->cb != 4 && s->cb != 8 && s->cb != 16) ||
         (s->wg && (!is_pow2(s->wg) || s->wg > 256)) || s->split < 0 ||
         s->split > CLIMP_SCAN_SPLIT_SEQUENTIAL || s->slab < 0) {
@@ -44,7 +47,8 @@ static climp_status check_tunables(const climp_scan_shape *s) {
         return CLIMP_ERR_INVALID_ARG;
     }
     int chunk = s->chunk ? s->chunk : DEFAULT_CHUNK, cb = s->cb ? s->cb : DEFAULT_CB;
-    if (s->variant != CLIMP_SCAN_GPU && (long)chunk_bucket(chunk) * cb > MAX_PRIVATE_FLOATS) {
+    if (s->variant != CLIMP_SCAN_GPU && s->variant != CLIMP_SCAN_FPGA &&
+        (long)chunk_bucket(chunk) * cb > MAX_PRIVATE_FLOATS) {
         climp_error_set("scan: chunk %d (capacity %d) x cb %d exceeds %d private floats", chunk,
                         chunk_bucket(chunk), cb, MAX_PRIVATE_FLOATS);
         return CLIMP_ERR_INVALID_ARG;
@@ -101,6 +105,8 @@ static size_t scratch_of(const plan *p) {
 size_t climp_scan_bwd_scratch_size(const climp_scan_shape *s) {
     if (climp_scan_check_shape(s) != CLIMP_OK || check_tunables(s) != CLIMP_OK)
         return 0;
+    if (s->variant == CLIMP_SCAN_FPGA)
+        return 0; /* the FPGA backward keeps everything on chip */
     const plan pc = make_plan(s, 0), pg = make_plan(s, 1);
     const size_t cpu = scratch_of(&pc), gpu = scratch_of(&pg);
     if (s->variant == CLIMP_SCAN_CPU)
@@ -122,8 +128,33 @@ static plan device_plan(climp_ctx *ctx, const climp_scan_shape *s) {
     return p;
 }
 
+/* FPGA variant: forced by the caller, or AUTO on a context of the "fpga" kernel variant. */
+static int use_fpga(climp_ctx *ctx, const climp_scan_shape *s) {
+    return s->variant == CLIMP_SCAN_FPGA ||
+           (s->variant == CLIMP_SCAN_AUTO && !strcmp(climp_ctx_variant(ctx), "fpga"));
+}
+
+/* Channels per block of the FPGA variant: cb (default 16), halved until the backward's chunk
+ * buffer (chunk x CH x N floats) fits; 0 when even one channel does not fit. */
+static int fpga_ch(const climp_scan_shape *s) {
+    const long chunk = s->chunk ? s->chunk : DEFAULT_CHUNK;
+    int ch = s->cb ? s->cb : 16;
+    while (ch > 1 && chunk * ch * s->N > FPGA_BUF_FLOATS)
+        ch /= 2;
+    return chunk * ch * s->N > FPGA_BUF_FLOATS ? 0 : ch;
+}
+
 climp_scan_shape climp_scan_resolve(climp_ctx *ctx, const climp_scan_shape *s) {
     climp_scan_shape r = *s;
+    if (use_fpga(ctx, s)) {
+        r.variant = CLIMP_SCAN_FPGA;
+        r.chunk = s->chunk ? s->chunk : DEFAULT_CHUNK;
+        r.cb = fpga_ch(s);
+        r.wg = 1;
+        r.split = CLIMP_SCAN_SPLIT_SEQUENTIAL;
+        r.slab = 0;
+        return r;
+    }
     plan p = device_plan(ctx, s);
     r.chunk = p.chunk;
     r.variant = p.gpu ? CLIMP_SCAN_GPU : CLIMP_SCAN_CPU;
@@ -240,6 +271,52 @@ static void flat_geometry(climp_ctx *ctx, size_t n, size_t *gws, size_t *lws) {
     *gws = climp_round_up(n, wg);
 }
 
+/* ---------------------------------------------------------------- FPGA variant */
+
+/* One program per (N, CH, chunk): fixed loop bounds for the FPGA compiler. */
+static climp_status fpga_kernel(climp_ctx *ctx, const climp_scan_shape *s, const char *name,
+                                climp_kernel **k) {
+    const int ch = fpga_ch(s), chunk = s->chunk ? s->chunk : DEFAULT_CHUNK;
+    if (!ch) {
+        climp_error_set("scan: FPGA variant: chunk %d x N %d exceeds the %d-float chunk buffer; "
+                        "use a smaller chunk",
+                        chunk, s->N, FPGA_BUF_FLOATS);
+        return CLIMP_ERR_UNSUPPORTED;
+    }
+    char defs[64];
+    snprintf(defs, sizeof defs, "NS=%d CH=%d CHUNK=%d", s->N, ch, chunk);
+    return climp_kernel_get(ctx, FPGA_SRC, defs, name, k);
+}
+
+/* The FPGA_IN_ARGS block of scan_fpga.cl (views count as one here, two in the kernel). */
+static int fpga_in_args(climp_karg *a, const climp_scan_shape *s, climp_tview u, climp_tview dt,
+                        climp_tview A_log, climp_tview Bm, climp_tview Cm, climp_tview D,
+                        climp_tview bias, climp_tview z) {
+    int i = 0, hz = present(z);
+    a[i++] = climp_arg_i32(s->B);
+    a[i++] = climp_arg_i32(s->L);
+    a[i++] = climp_arg_i32(s->Dc);
+    a[i++] = climp_arg_i32(s->G);
+    a[i++] = climp_arg_view(u);
+    a[i++] = climp_arg_i32(s->ld_u);
+    a[i++] = climp_arg_view(dt);
+    a[i++] = climp_arg_i32(s->ld_dt);
+    a[i++] = climp_arg_view(A_log);
+    a[i++] = climp_arg_view(Bm);
+    a[i++] = climp_arg_view(Cm);
+    a[i++] = climp_arg_u64(s->bc_stride_b);
+    a[i++] = climp_arg_u64(s->bc_stride_l);
+    a[i++] = climp_arg_u64(s->bc_stride_g);
+    a[i++] = climp_arg_view(D);
+    a[i++] = climp_arg_view(bias);
+    a[i++] = climp_arg_i32(hz);
+    a[i++] = climp_arg_view(hz ? z : u); /* any valid buffer when there is no gate */
+    a[i++] = climp_arg_i32(hz ? s->ld_z : s->ld_u);
+    return i;
+}
+
+static const size_t k_one[1] = {1};
+
 /* ---------------------------------------------------------------- forward */
 
 climp_status climp_scan_forward(climp_ctx *ctx, const climp_scan_shape *s, climp_tview u,
@@ -248,6 +325,16 @@ climp_status climp_scan_forward(climp_ctx *ctx, const climp_scan_shape *s, climp
                                 climp_tview z, climp_tview out, climp_tview states) {
     CLIMP_TRY(check_inputs(ctx, s, u, delta_raw, A_log, Bm, Cm, D, delta_bias, z, states));
     CLIMP_TRY(need(out, climp_scan_tok_extent(s, s->ld_out), "out"));
+    if (use_fpga(ctx, s)) {
+        climp_kernel *k = NULL;
+        CLIMP_TRY(fpga_kernel(ctx, s, "scan_fwd_swi", &k));
+        climp_karg a[32];
+        int n = fpga_in_args(a, s, u, delta_raw, A_log, Bm, Cm, D, delta_bias, z);
+        a[n++] = climp_arg_view(out);
+        a[n++] = climp_arg_i32(s->ld_out);
+        a[n++] = climp_arg_view(states);
+        return climp_launch(ctx, k, 1, k_one, k_one, n, a);
+    }
     const plan p = device_plan(ctx, s);
     climp_kernel *kf = NULL, *kc = NULL;
     CLIMP_TRY(get_kernel(ctx, &p, "scan_fwd", &kf));
@@ -298,7 +385,9 @@ climp_status climp_scan_backward(climp_ctx *ctx, const climp_scan_shape *s, clim
         return CLIMP_ERR_SHAPE;
     const size_t bc = climp_scan_bc_extent(s), dn = (size_t)s->Dc * s->N;
     CLIMP_TRY(need(dout, climp_scan_tok_extent(s, ld_dout), "dout"));
-    CLIMP_TRY(need(scratch, climp_scan_bwd_scratch_size(s), "scratch"));
+    const int fpga = use_fpga(ctx, s);
+    if (!fpga) /* the FPGA variant needs no scratch */
+        CLIMP_TRY(need(scratch, climp_scan_bwd_scratch_size(s), "scratch"));
     CLIMP_TRY(need(du, climp_scan_tok_extent(s, ld_du), "du"));
     CLIMP_TRY(need(ddelta_raw, climp_scan_tok_extent(s, ld_ddt), "ddelta_raw"));
     CLIMP_TRY(need(dA_log, dn, "dA_log"));
@@ -308,6 +397,27 @@ climp_status climp_scan_backward(climp_ctx *ctx, const climp_scan_shape *s, clim
     CLIMP_TRY(need(ddelta_bias, (size_t)s->Dc, "ddelta_bias"));
     if (hz)
         CLIMP_TRY(need(dz, climp_scan_tok_extent(s, ld_dz), "dz"));
+    if (fpga) {
+        climp_kernel *k = NULL;
+        CLIMP_TRY(fpga_kernel(ctx, s, "scan_bwd_swi", &k));
+        climp_karg a[48];
+        int n = fpga_in_args(a, s, u, delta_raw, A_log, Bm, Cm, D, delta_bias, z);
+        a[n++] = climp_arg_view(states);
+        a[n++] = climp_arg_view(dout);
+        a[n++] = climp_arg_i32(ld_dout);
+        a[n++] = climp_arg_view(du);
+        a[n++] = climp_arg_i32(ld_du);
+        a[n++] = climp_arg_view(ddelta_raw);
+        a[n++] = climp_arg_i32(ld_ddt);
+        a[n++] = climp_arg_view(hz ? dz : du); /* never written without a gate */
+        a[n++] = climp_arg_i32(hz ? ld_dz : ld_du);
+        a[n++] = climp_arg_view(dA_log);
+        a[n++] = climp_arg_view(dBm);
+        a[n++] = climp_arg_view(dCm);
+        a[n++] = climp_arg_view(dD);
+        a[n++] = climp_arg_view(ddelta_bias);
+        return climp_launch(ctx, k, 1, k_one, k_one, n, a);
+    }
     const plan p = device_plan(ctx, s);
     const climp_device_info *info = climp_ctx_info(ctx);
     if (p.gpu && ((size_t)p.wg > info->max_work_group_size ||

@@ -34,8 +34,12 @@ extern "C" {
 /* Kernel variants. CPU: one work-item per (b, block of CB consecutive channels, chunk), walking
  * t with the block as one vector (PoCL and other CPU drivers). GPU: one work-item per (b, channel,
  * chunk), work-groups of consecutive channels, dB/dC reduced across the work-group in local
- * memory. AUTO picks CPU on CPU devices and GPU elsewhere. */
-enum { CLIMP_SCAN_AUTO = 0, CLIMP_SCAN_CPU = 1, CLIMP_SCAN_GPU = 2 };
+ * memory. FPGA (cl_kernels/scan_fpga.cl): one single work-item kernel per direction, time the
+ * pipelined loop, blocks of cb channels x N states as unrolled lanes, built per (N, cb, chunk);
+ * it needs no backward scratch and supports chunk * N <= 16384. AUTO picks FPGA when
+ * climp_ctx_variant(ctx) is "fpga", else CPU on CPU devices and GPU elsewhere. Outputs must not
+ * overlap inputs (the FPGA kernels declare their pointers restrict). */
+enum { CLIMP_SCAN_AUTO = 0, CLIMP_SCAN_CPU = 1, CLIMP_SCAN_GPU = 2, CLIMP_SCAN_FPGA = 3 };
 /* Chunk mapping. CHUNKS: every chunk is its own work-item (three passes: local scans, carry
  * propagation over chunk ends, fix-up scans), for few long sequences. SEQUENTIAL: one work-item
  * walks all chunks of its channels (one pass), when (b, channel block) items alone fill the
@@ -53,7 +57,8 @@ typedef struct climp_scan_shape {
     /* Tunables (0 = automatic). The states and scratch sizes depend on them, so forward and
      * backward must be called with the same values (split may differ). chunk: tokens per chunk
      * (1..1024, default 64); variant: CLIMP_SCAN_*; cb: channels per work-item of the CPU
-     * variant (1, 2, 4, 8, 16; default 8); wg: work-group size of the GPU variant (power of two
+     * variant (1, 2, 4, 8, 16; default 8), or per block of the FPGA variant (default 16, halved
+     * while chunk * cb * N > 16384); wg: work-group size of the GPU variant (power of two
      * 1..256, default 64); split: CLIMP_SCAN_SPLIT_* (how chunks map to work-items);
      * slab: backward (batch element, token) rows per launch of the per-block dBm/dCm partials,
      * in whole chunks: all of B and slab/(B*chunk) chunks, or, when slab < B*chunk, one chunk of
@@ -65,7 +70,8 @@ typedef struct climp_scan_shape {
  * B*K*Dc*N (state entering each chunk) + B*K*Dc (sum of delta per chunk), K = ceil(L/chunk). */
 size_t climp_scan_states_size(const climp_scan_shape *s);
 /* Floats of the backward scratch view: chunk carries / dA partials (B*K*Dc*N), dD and
- * ddelta_bias partials (2*B*K*Dc) and dBm/dCm partials per channel block for a slab of tokens. */
+ * ddelta_bias partials (2*B*K*Dc) and dBm/dCm partials per channel block for a slab of tokens.
+ * AUTO covers every variant; CLIMP_SCAN_FPGA gives 0 (the view is then not read). */
 size_t climp_scan_bwd_scratch_size(const climp_scan_shape *s);
 /* The resolved tunables for a context (what 0 fields turn into). */
 climp_scan_shape climp_scan_resolve(climp_ctx *ctx, const climp_scan_shape *s);

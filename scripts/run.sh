@@ -13,7 +13,7 @@ export POCL_CACHE_DIR="${POCL_CACHE_DIR:-$PWD/build/pocl-cache}"
 out=runs/default
 S=32 # 32x32 synthetic images: the run fits in 10 minutes on 2 CPU cores
 rm -rf "$out"; mkdir -p "$out"
-# tiny preset, 600 AdamW steps of 64 pairs (lr 1e-3, warmup 40, cosine), then retrieval on the
+# tiny preset, 800 AdamW steps of 64 pairs (lr 1e-3, warmup 40, cosine), then retrieval on the
 # 1,000 held-out pairs (printed: text->image and image->text recall@1/5/10).
 ./build/climp train --image-size $S --save-dir "$out" --log-jsonl "$out/log.jsonl" "$@"
 # The saved checkpoint in use: evaluation as JSON, an image index, and a text search over it.

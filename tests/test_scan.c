@@ -2,7 +2,9 @@
  * double on small shapes, every gradient; (2) every OpenCL variant, chunk mapping and chunk length
  * against the C reference on real-model and awkward shapes, forward and backward, including
  * strided views and untouched gaps; (3) bitwise determinism of the backward; (4) invalid
- * arguments return their error and enqueue nothing.
+ * arguments return their error and enqueue nothing; (5) the FPGA single work-item variant
+ * (cl_kernels/scan_fpga.cl) through a second context opened with kernel_variant "fpga", on the
+ * same shapes, block widths and chunk lengths, plus its determinism and its limits.
  * CLIMP_SCAN_TIMING=1 instead times the device against the single-thread C reference at
  * Mamba-130m and VMamba-T stage-0 shapes. */
 #define _POSIX_C_SOURCE 200809L
@@ -249,7 +251,8 @@ static void dev_setup(climp_ctx *ctx, const prob *p, const climp_scan_shape *s, 
     d->D = tu_upload(ctx, "D", p->D, s->Dc), d->bias = tu_upload(ctx, "b", p->bias, s->Dc);
     d->out = tu_upload(ctx, "out", so, p->n_out);
     CLIMP_CHECK(climp_buffer_create(ctx, "st", climp_scan_states_size(s) * 4, &d->st));
-    CLIMP_CHECK(climp_buffer_create(ctx, "scr", climp_scan_bwd_scratch_size(s) * 4, &d->scr));
+    const size_t nscr = climp_scan_bwd_scratch_size(s); /* 0 for the FPGA variant */
+    CLIMP_CHECK(climp_buffer_create(ctx, "scr", (nscr ? nscr : 1) * 4, &d->scr));
     d->dout = tu_upload(ctx, "dout", p->dout, tokn(p, s->ld_dout));
     d->du = tu_upload(ctx, "du", su, nu), d->ddt = tu_upload(ctx, "ddt", sdt, nddt);
     d->dz = p->has_z ? tu_upload(ctx, "dz", sz, p->n_z) : NULL;
@@ -341,6 +344,9 @@ typedef struct config {
 static const char *split_name(int s) {
     return s == CLIMP_SCAN_SPLIT_CHUNKS ? "chunks" : "seq";
 }
+static const char *variant_name(int v) {
+    return v == CLIMP_SCAN_GPU ? "gpu" : v == CLIMP_SCAN_FPGA ? "fpga" : "cpu";
+}
 
 static void device_check(climp_ctx *ctx, const spec *sp, const config *cf, int ncf,
                          const int *chunks, int nch) {
@@ -354,7 +360,7 @@ static void device_check(climp_ctx *ctx, const spec *sp, const config *cf, int n
             climp_scan_shape rs = climp_scan_resolve(ctx, &s);
             char tag[128];
             snprintf(tag, sizeof tag, "%s[%s cb=%d wg=%d %s chunk=%d slab=%d]", sp->name,
-                     rs.variant == CLIMP_SCAN_GPU ? "gpu" : "cpu", rs.cb, rs.wg,
+                     variant_name(rs.variant), rs.cb, rs.wg,
                      split_name(rs.split), rs.chunk, rs.slab);
             refres g;
             run_dev(ctx, &p, &s, &g);
@@ -464,6 +470,66 @@ static void invalid_check(climp_ctx *ctx) {
              climp_ctx_counters(ctx).launches - before);
     tu_check(climp_scan_states_size(&cases[0].s) == 0, "states size of a bad shape is 0");
     climp_buffer_destroy(big);
+}
+
+/* ---------------------------------------------------------------- (5) FPGA variant */
+
+static void fpga_checks(climp_ctx *ctx, const spec *awkward, int nawk) {
+    climp_ctx_options fo = {0};
+    fo.kernel_variant = "fpga";
+    climp_ctx *f = NULL;
+    CLIMP_CHECK(climp_ctx_open(&fo, &f));
+    tu_check(!strcmp(climp_ctx_variant(f), "fpga"), "fpga context selects the fpga variant");
+    /* AUTO on the fpga context; blocks of 16 (default), 4 and 1 channels */
+    const config fa[] = {{CLIMP_SCAN_AUTO, 0, 0, 0, 0},
+                         {CLIMP_SCAN_AUTO, 4, 0, 0, 0},
+                         {CLIMP_SCAN_AUTO, 1, 0, 0, 0}};
+    /* few distinct programs (N, CH, chunk): a CPU driver compiles each one for several s */
+    const int ch2[] = {16, 64}, ch1[] = {64}, ch0[] = {0}, ch7[] = {7}, ch16[] = {16};
+    for (int i = 0; i < nawk; i++) {
+        device_check(f, &awkward[i], fa, 1, ch2, 2);
+        device_check(f, &awkward[i], &fa[1], 1, ch16, 1);
+    }
+    device_check(f, &awkward[4], &fa[2], 1, ch7, 1);
+    const spec m130 = {"mamba-130m", 2, 64, 1536, 16, 1, 1, 96, 0, 0};
+    const spec m2 = {"mamba2", 2, 100, 128, 128, 1, 0, 0, 0, 1};
+    const spec vm = {"vmamba-14x14", 2, 196, 384, 1, 4, 0, 6, 0, 0};
+    const spec longl = {"L4099", 1, 4099, 8, 3, 1, 1, 1, 0, 0};
+    device_check(f, &m130, fa, 1, ch1, 1);
+    device_check(f, &m2, fa, 1, ch2, 2); /* N 128: 8 and 2 channels per block */
+    device_check(f, &vm, fa, 1, ch1, 1);
+    device_check(f, &longl, fa, 1, ch0, 1);
+    climp_scan_shape probe = {.B = 1, .L = 8, .Dc = 32, .N = 16, .G = 1};
+    climp_scan_shape r = climp_scan_resolve(f, &probe);
+    tu_check(r.variant == CLIMP_SCAN_FPGA && r.cb == 16 && r.chunk == 64,
+             "fpga context resolves AUTO to the FPGA variant (variant %d cb %d chunk %d)",
+             r.variant, r.cb, r.chunk);
+    probe.N = 256;
+    r = climp_scan_resolve(f, &probe);
+    tu_check(r.cb == 1, "N 256 at chunk 64: one channel per block (cb %d)", r.cb);
+    determinism_check(f, &m130, &fa[0]);
+    /* the FPGA variant forced on the ordinary context (no backward scratch needed) */
+    const config forced[] = {{CLIMP_SCAN_FPGA, 0, 0, 0, 0}};
+    device_check(ctx, &awkward[3], forced, 1, ch2, 2);
+    probe.variant = CLIMP_SCAN_FPGA;
+    tu_check(climp_scan_bwd_scratch_size(&probe) == 0, "FPGA variant needs no scratch");
+    /* beyond the chunk buffer: unsupported, nothing enqueued */
+    climp_scan_shape big = {.B = 1, .L = 9, .Dc = 2, .N = 32, .G = 1, .ld_u = 2, .ld_dt = 2,
+                            .cb = 1, .ld_out = 2, .bc_stride_b = 9 * 64, .bc_stride_l = 64,
+                            .bc_stride_g = 64, .chunk = 1024};
+    climp_buffer *buf = NULL;
+    CLIMP_CHECK(climp_buffer_create(f, "big", 1 << 18, &buf));
+    climp_tview v = climp_buffer_view(buf), none = {NULL, 0, 0};
+    const long before = climp_ctx_counters(f).launches;
+    climp_status e = climp_scan_forward(f, &big, v, v, v, v, v, v, v, none, v, v);
+    climp_status e2 = climp_scan_backward(f, &big, v, v, v, v, v, v, v, none, v, v, none, v, v, v,
+                                          v, v, v, v, none);
+    tu_check(e == CLIMP_ERR_UNSUPPORTED && e2 == CLIMP_ERR_UNSUPPORTED,
+             "chunk 1024 x N 32 is unsupported by the FPGA variant (%s, %s)",
+             climp_status_name(e), climp_status_name(e2));
+    tu_check(climp_ctx_counters(f).launches == before, "nothing enqueued");
+    climp_buffer_destroy(buf);
+    climp_ctx_close(f);
 }
 
 /* ---------------------------------------------------------------- timing (CLIMP_SCAN_TIMING=1) */
@@ -600,6 +666,7 @@ int main(void) {
     determinism_check(ctx, &m130, &two[0]);
     determinism_check(ctx, &awkward[5], &all[4]);
     invalid_check(ctx);
+    fpga_checks(ctx, awkward, (int)(sizeof awkward / sizeof awkward[0]));
     climp_ctx_close(ctx);
     return tu_finish("test_scan");
 }

@@ -39,7 +39,7 @@ static void usage(void) {
         "optimisation:\n"
         "  --batch-size B       pairs per micro-batch of this process (default 64)\n"
         "  --accum-steps A      micro-batches per optimizer step (default 1)\n"
-        "  --steps N | --epochs E   length of the run (default 600 steps)\n"
+        "  --steps N | --epochs E   length of the run (default 800 steps)\n"
         "  --lr LR              peak learning rate (default 1e-3; 3e-3 collapses tiny)\n"
         "  --wd WD              decoupled weight decay (default 0.1)\n"
         "  --warmup W           linear warmup steps (default 40)\n"
@@ -112,7 +112,7 @@ int climp_train_parse(int argc, char **argv, train_opts *o) {
     o->image_size = 64;
     o->batch = 64;
     o->accum = 1;
-    o->steps = 600;
+    o->steps = 800;
     o->lr = 1e-3f;
     o->wd = 0.1f;
     o->warmup = 40;

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# CLI end-to-end of the FPGA offline-binary flow on the PoCL device (docs/fpga.md):
+# `climp compile-kernels --kernel-variant fpga` writes a complete binary folder for the tiny
+# preset; a training step then runs from it with the FPGA kernel variants in binary-only mode
+# (no "compiled" line, no cache written) with the same loss as a JIT run and, within rounding,
+# the loss and gradient norm of the ordinary kernels; a missing binary gives
+# one clear error naming the kernel source and the device; scripts/fpga/build.sh says so and
+# exits non-zero without an FPGA compiler, and with a stand-in compiler (the PoCL payloads)
+# rebuilds the same program texts, keys and files, which train too.
+set -u
+BIN=${CLIMP_BIN:?}
+SRC=${CLIMP_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
+fail=0; pass=0
+ok() { if "$@"; then pass=$((pass+1)); else echo "FAIL: $*"; fail=$((fail+1)); fi; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+"$BIN" devices >/dev/null 2>&1 || { echo "skip: no OpenCL device"; exit 77; }
+
+size=(--image-size 32 --batch-size 4)
+# compile-kernels: the whole tiny step + inference with the fpga variants, into a folder
+"$BIN" compile-kernels --kernel-variant fpga --out "$tmp/bins" --preset tiny "${size[@]}" \
+  --list-programs >"$tmp/list.tsv" 2>"$tmp/ck.err"
+ok test $? -eq 0
+ok grep -q "programs written to $tmp/bins" "$tmp/ck.err"
+ok grep -q "checked: the workload runs from them alone" "$tmp/ck.err"
+ok test -s "$tmp/bins/manifest.txt"
+ok grep -q "scan_fpga \[NS=" "$tmp/bins/manifest.txt"
+ok grep -q "gemm \[GEMM_KERNEL=4" "$tmp/bins/manifest.txt"
+ok grep -q "conv_fpga" "$tmp/list.tsv"
+ok test "$(cut -f1 "$tmp/list.tsv" | while read -r f; do test -s "$tmp/bins/$f" && echo y; done | wc -l)" \
+  -eq "$(wc -l <"$tmp/list.tsv")"
+device=$(sed -n 's/^# device: //p' "$tmp/bins/manifest.txt")
+ok test -n "$device"
+
+# A training step from the folder, source compilation forbidden (binary-only mode), versus JIT.
+train() { # DIR|"" LOG
+  local kb=(); [ -n "$1" ] && kb=(--kernel-binaries "$1")
+  CLIMP_KERNEL_VARIANT=fpga CLIMP_LOG=debug CLIMP_NO_BINARY_CACHE=1 \
+    CLIMP_CACHE_DIR="$tmp/cache-$(basename "$2")" "$BIN" train "${kb[@]}" --steps 1 "${size[@]}" \
+    --data synthetic:64 --log-jsonl "$2.jsonl" 2>"$2.err"
+}
+train "$tmp/bins" "$tmp/bin"
+ok test $? -eq 0
+ok test "$(grep -c '"loss"' "$tmp/bin.jsonl")" -eq 1
+ok grep -q '"finite": true' "$tmp/bin.jsonl"
+ok test "$(grep -c "compiled" "$tmp/bin.err")" -eq 0
+ok test ! -e "$tmp/cache-bin"
+train "" "$tmp/jit"
+ok test $? -eq 0
+ok grep -q "compiled scan_fpga" "$tmp/jit.err"
+loss() { grep -o '"loss": [^,]*' "$1"; }
+ok test -n "$(loss "$tmp/bin.jsonl")"
+ok test "$(loss "$tmp/bin.jsonl")" = "$(loss "$tmp/jit.jsonl")"
+
+# ... and agrees with the ordinary (ndrange) kernels: loss and gradient norm within 1e-4 relative
+CLIMP_KERNEL_VARIANT=ndrange "$BIN" train --steps 1 "${size[@]}" --data synthetic:64 \
+  --log-jsonl "$tmp/nd.jsonl" 2>/dev/null
+ok test $? -eq 0
+close() { # KEY: the values in bin.jsonl and nd.jsonl agree
+  local a b
+  a=$(grep -o "\"$1\": [^,]*" "$tmp/bin.jsonl" | cut -d' ' -f2)
+  b=$(grep -o "\"$1\": [^,]*" "$tmp/nd.jsonl" | cut -d' ' -f2)
+  [ -n "$a" ] && [ -n "$b" ] && awk -v a="$a" -v b="$b" 'BEGIN { d = a - b; if (d < 0) d = -d;
+    m = b < 0 ? -b : b; exit !(d <= 1e-4 * m) }'
+}
+ok close loss
+ok close grad_norm
+
+# One binary missing: one clear error naming the kernel source and the device.
+cp -r "$tmp/bins" "$tmp/holed"
+victim=$(grep -m1 "^scan_fpga-" "$tmp/list.tsv" | cut -f1)
+rm "$tmp/holed/$victim"
+train "$tmp/holed" "$tmp/holed"
+ok test $? -ne 0
+ok grep -q "CLIMP_ERR_NO_BINARY: no offline binary for kernel source 'scan_fpga'" "$tmp/holed.err"
+ok grep -q "device '$device'" "$tmp/holed.err"
+ok grep -q "$victim" "$tmp/holed.err"
+
+# compile-kernels usage errors
+"$BIN" compile-kernels --kernel-variant fpga >/dev/null 2>&1; ok test $? -eq 2
+"$BIN" compile-kernels --out "$tmp/x" --preset nonesuch >/dev/null 2>&1; ok test $? -eq 2
+"$BIN" compile-kernels --out "$tmp/x" --kernel-variant gpu >/dev/null 2>&1; ok test $? -eq 2
+
+# build.sh without an FPGA compiler: says so, non-zero exit, nothing written.
+if ! command -v aoc >/dev/null 2>&1 && ! command -v v++ >/dev/null 2>&1; then
+  bash "$SRC/scripts/fpga/build.sh" --out "$tmp/nofpga" --climp "$BIN" >"$tmp/nofpga.out" 2>&1
+  ok test $? -eq 3
+  ok grep -q "no FPGA OpenCL compiler found" "$tmp/nofpga.out"
+  ok test ! -e "$tmp/nofpga"
+fi
+# build.sh with a stand-in compiler that returns the PoCL binary of the same program: checks
+# the rebuilt program texts (keys), the wrapper format and the manifest end to end.
+cat >"$tmp/fakecc" <<EOF
+#!/bin/sh
+head -c 12 "\$1" | grep -q . && tail -c +27 "$tmp/bins/\$3" >"\$2"
+EOF
+chmod +x "$tmp/fakecc"
+bash "$SRC/scripts/fpga/build.sh" --out "$tmp/fbins" --toolchain custom --compiler-cmd "$tmp/fakecc" \
+  --list-file "$tmp/list.tsv" >"$tmp/fb.out" 2>&1
+ok test $? -eq 0
+ok test "$(ls "$tmp/fbins"/*.bin | wc -l)" -eq "$(wc -l <"$tmp/list.tsv")"
+same=1
+for f in "$tmp/fbins"/*.bin; do cmp -s "$f" "$tmp/bins/$(basename "$f")" || same=0; done
+ok test $same -eq 1
+ok test "$(grep -vc '^#' "$tmp/fbins/manifest.txt")" -eq "$(wc -l <"$tmp/list.tsv")"
+train "$tmp/fbins" "$tmp/fb"
+ok test $? -eq 0
+ok test "$(loss "$tmp/fb.jsonl")" = "$(loss "$tmp/bin.jsonl")"
+# --program: the key of a hand-given program (as a "no offline binary" error names it)
+defs=$(grep -m1 "^scan_fpga-" "$tmp/list.tsv" | cut -f3)
+bash "$SRC/scripts/fpga/build.sh" --out "$tmp/one" --dry-run --no-list --program scan_fpga "$defs" \
+  >"$tmp/one.out" 2>&1
+ok test $? -eq 0
+ok grep -q "$victim <- cl_kernels/scan_fpga.cl \[$defs\]" "$tmp/one.out"
+# ... and built into an existing folder, which keeps its other programs in the manifest
+bash "$SRC/scripts/fpga/build.sh" --out "$tmp/fbins" --toolchain custom --compiler-cmd "$tmp/fakecc" \
+  --no-list --program scan_fpga "$defs" >"$tmp/one2.out" 2>&1
+ok test $? -eq 0
+ok test "$(grep -vc '^#' "$tmp/fbins/manifest.txt")" -eq "$(wc -l <"$tmp/list.tsv")"
+ok grep -q "^$victim scan_fpga \[$defs\]" "$tmp/fbins/manifest.txt"
+# a program text that does not match its file name is refused
+printf 'scan_fpga-0123456789abcdef.bin\tscan_fpga\t%s\n' "$defs" >"$tmp/badlist.tsv"
+bash "$SRC/scripts/fpga/build.sh" --out "$tmp/bad" --dry-run --list-file "$tmp/badlist.tsv" \
+  >"$tmp/bad.out" 2>&1
+ok test $? -ne 0
+ok grep -q "does not match" "$tmp/bad.out"
+
+echo "cli_fpga: $pass passed, $fail failed"
+[ $fail -eq 0 ]
