@@ -12,9 +12,11 @@ climp_status climp_buffer_create(climp_ctx *ctx, const char *name, size_t bytes,
     *out = NULL;
     if (ctx->info.max_alloc_bytes && bytes > ctx->info.max_alloc_bytes) {
         climp_error_set("allocation '%s' of %zu bytes exceeds the device's largest single "
-                        "allocation (%llu bytes) on %s; try a smaller --batch-size or --recompute",
+                        "allocation (%llu bytes; %llu bytes total, %llu in use) on %s; try a "
+                        "smaller --batch-size or --recompute",
                         name ? name : "?", bytes, (unsigned long long)ctx->info.max_alloc_bytes,
-                        ctx->info.name);
+                        (unsigned long long)ctx->info.global_mem_bytes,
+                        (unsigned long long)ctx->mem_current, ctx->info.name);
         return CLIMP_ERR_DEVICE_OOM;
     }
     climp_buffer *b = calloc(1, sizeof(*b));

@@ -129,11 +129,15 @@ int climp_status_table(int i, climp_status *code, const char **name) {
 
 static _Thread_local char g_detail[4096];
 
+/* Formats into a scratch buffer first: callers may pass climp_error_detail() itself as an
+ * argument to prefix the previous detail (vsnprintf into its own argument is undefined). */
 void climp_error_set(const char *fmt, ...) {
+    char buf[sizeof(g_detail)];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(g_detail, sizeof(g_detail), fmt, ap);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
+    memcpy(g_detail, buf, strlen(buf) + 1);
 }
 
 const char *climp_error_detail(void) { return g_detail; }

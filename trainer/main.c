@@ -18,6 +18,7 @@ static const struct {
     {"zeroshot", climp_cmd_zeroshot, "zero-shot class probabilities of images"},
     {"synth", climp_cmd_synth, "write synthetic image-caption samples as PNG + TSV"},
     {"compile-kernels", climp_cmd_compile_kernels, "write offline kernel binaries for a device"},
+    {"bench", climp_cmd_bench, "benchmarks: kernels, train, infer, scaling (--json, --quick)"},
 };
 
 static void usage(FILE *f) {

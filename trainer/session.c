@@ -112,6 +112,27 @@ static void remove_tree(const char *dir) {
     rmdir(dir);
 }
 
+/* Removes ckpt-*.del folders that a killed run left while pruning. */
+static void remove_leftovers(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char names[16][256];
+    int n = 0;
+    while ((e = readdir(d)) && n < 16) {
+        size_t len = strlen(e->d_name);
+        if (!strncmp(e->d_name, "ckpt-", 5) && len > 9 && len < 256 &&
+            !strcmp(e->d_name + len - 4, ".del"))
+            memcpy(names[n++], e->d_name, len + 1);
+    }
+    closedir(d);
+    for (int i = 0; i < n; i++) {
+        char p[1300];
+        int w = snprintf(p, sizeof(p), "%s/%s", dir, names[i]);
+        if (w > 0 && (size_t)w < sizeof(p)) remove_tree(p);
+    }
+}
+
 static int cmp_long_desc(const void *a, const void *b) {
     long x = *(const long *)a, y = *(const long *)b;
     return (x < y) - (x > y);
@@ -177,6 +198,7 @@ climp_status climp_ckpt_save(const char *dir, climp_model *m, climp_optimizer *o
         free(txt);
     }
     if (!s) {
+        fsync_path(tmp); /* the folder's entries, before it becomes visible */
         remove_tree(fin);
         if (rename(tmp, fin)) {
             climp_error_set("cannot rename %s to %s: %s", tmp, fin, strerror(errno));
@@ -191,16 +213,30 @@ climp_status climp_ckpt_save(const char *dir, climp_model *m, climp_optimizer *o
         s = write_atomic(path, name);
         fsync_path(dir);
     }
-    if (s) {
-        remove_tree(tmp); /* the previous checkpoint stays valid */
-        return s;
-    }
     long steps[4096];
     int n = list_ckpts(dir, steps, 4096);
-    for (int i = keep > 0 ? keep : n; i < n; i++) {
-        snprintf(path, sizeof(path), "%s/ckpt-%ld", dir, steps[i]);
-        remove_tree(path);
+    if (s) {
+        remove_tree(tmp); /* the previous checkpoint stays valid: say which one */
+        long prev = -1;
+        for (int i = 0; i < n && prev < 0; i++)
+            if (steps[i] != st->step) prev = steps[i];
+        if (prev >= 0)
+            climp_error_set("%s; the previous checkpoint %s/ckpt-%ld is intact",
+                            climp_error_detail(), dir, prev);
+        else
+            climp_error_set("%s; no earlier checkpoint exists in %s", climp_error_detail(), dir);
+        return s;
     }
+    /* Old checkpoints go by an atomic rename first, so a run killed while deleting one never
+     * leaves a half-deleted ckpt-<step> behind (leftover *.del folders are removed next time). */
+    for (int i = keep > 0 ? keep : n; i < n; i++) {
+        char del[1200];
+        snprintf(path, sizeof(path), "%s/ckpt-%ld", dir, steps[i]);
+        snprintf(del, sizeof(del), "%s.del", path);
+        remove_tree(del);
+        if (rename(path, del) == 0) remove_tree(del);
+    }
+    remove_leftovers(dir);
     return CLIMP_OK;
 }
 

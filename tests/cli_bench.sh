@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# `climp bench --quick` inside the test suite: every section runs on the OpenCL device and writes a
+# JSON document that the schema validator accepts (tests/test_bench --validate, in C); the
+# calibration is cached; --filter and bad command lines behave; the FLOP formulas of the PyTorch
+# baseline agree with the C ones; bench_compare merges runs; the plot scripts turn the stored
+# example (tests/data/bench_example.json) and a training log into non-empty PNGs. The Python
+# parts are skipped when python3 (or matplotlib, for the plots) is missing. Budget: < 60 s.
+set -u
+BIN=${CLIMP_BIN:?}; BUILD=${CLIMP_BUILD_DIR:?}; SRC=${CLIMP_SOURCE_DIR:-.}
+fail=0; pass=0
+ok() { if "$@"; then pass=$((pass+1)); else echo "FAIL: $*"; fail=$((fail+1)); fi; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+"$BIN" devices >/dev/null 2>&1 || { echo "skip: no OpenCL device"; exit 77; }
+t0=$(date +%s)
+
+# Every section, quick mode, with JSON.
+"$BIN" bench all --quick --json "$tmp/q.json" >"$tmp/q.out" 2>"$tmp/q.err"; rc=$?
+ok test $rc -eq 0
+[ $rc -eq 0 ] || { cat "$tmp/q.out" "$tmp/q.err"; }
+ok test -s "$tmp/q.json"
+ok "$BUILD/tests/test_bench" --validate "$tmp/q.json"
+ok grep -q "measured peaks" "$tmp/q.out"
+for pat in '"name": "scan_fwd"' '"name": "scan_bwd"' '"name": "gemm"' '"name": "adamw"' \
+           '"mode": "train_step"' '"tower": "vision"' '"tower": "text"' '"series": "image"' \
+           '"series": "text"' '"git_commit": "' '"schema_version": 1'; do
+  ok grep -qE "${pat/: /:[[:space:]]*}" "$tmp/q.json"
+done
+ok grep -qE '"errors":[[:space:]]*\[\]' "$tmp/q.json"
+# The calibration is cached per device in the cache folder and reused.
+ok test -n "$(ls "${CLIMP_CACHE_DIR:-$HOME/.cache/climp}"/calib-*.json 2>/dev/null)"
+
+# --filter keeps only matching kernel cases; one section only.
+"$BIN" bench kernels --quick --filter adamw --reps 2 --json "$tmp/f.json" >"$tmp/f.out" 2>&1
+ok test $? -eq 0
+ok grep -q "(cached)" "$tmp/f.out"
+ok test "$(grep -c '"key":' "$tmp/f.json")" -eq 1
+ok "$BUILD/tests/test_bench" --validate "$tmp/f.json"
+
+# Bad command lines: one line, exit 2, nothing written.
+for args in "--bogus" "--reps 0" "--preset no-such-model" "--batch-size 4,x" "sideways" \
+            "--backends some"; do
+  # shellcheck disable=SC2086
+  "$BIN" bench $args --json "$tmp/bad.json" >"$tmp/bad.out" 2>&1; rc=$?
+  ok test $rc -eq 2
+  ok test "$(wc -l <"$tmp/bad.out")" -eq 1
+  ok test ! -e "$tmp/bad.json"
+done
+"$BIN" bench --help >/dev/null; ok test $? -eq 0
+
+# Python parts (optional).
+PY=""
+for p in /usr/bin/python3 python3; do command -v "$p" >/dev/null 2>&1 && { PY=$p; break; }; done
+if [ -n "$PY" ]; then
+  # The PyTorch baseline's FLOP formulas (a port) agree with climp's.
+  "$PY" "$SRC/scripts/bench_pytorch" --flops-only --quick --preset tiny >"$tmp/fl.json"
+  ok test $? -eq 0
+  ok "$PY" -c '
+import json, sys
+c = json.load(open(sys.argv[1])); p = json.load(open(sys.argv[2]))["tiny"]
+t = [e for e in c["train"] if e["mode"] == "forward"][0]
+assert t["flops_per_sample"] == p["pair_forward"], (t["flops_per_sample"], p["pair_forward"])
+v = [e for e in c["infer"] if e["tower"] == "vision"][0]
+assert v["flops_per_item"] == p["vision"], (v["flops_per_item"], p["vision"])
+' "$tmp/q.json" "$tmp/fl.json"
+  # bench_compare: Markdown with ratios, CSV.
+  "$PY" "$SRC/scripts/bench_compare" "$SRC/tests/data/bench_example.json" "$tmp/q.json" \
+      --baseline 0 --csv "$tmp/c.csv" >"$tmp/c.md"
+  ok test $? -eq 0
+  ok grep -q "### kernels" "$tmp/c.md"
+  ok grep -q "### scaling" "$tmp/c.md"
+  ok grep -q "×" "$tmp/c.md"
+  ok test "$(wc -l <"$tmp/c.csv")" -gt 20
+  "$PY" "$SRC/scripts/bench_compare" "$tmp/q.json" --baseline nothing-like-this >/dev/null 2>&1
+  ok test $? -ne 0
+else
+  echo "skip: no python3 (FLOP cross-check, bench_compare)"
+fi
+if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import matplotlib" 2>/dev/null; then
+  /usr/bin/python3 "$SRC/scripts/plot_bench" "$SRC/tests/data/bench_example.json" --out "$tmp/p" \
+      >"$tmp/p.out" 2>&1
+  ok test $? -eq 0
+  for f in scaling.png compare.png compare_kernels.png; do ok test -s "$tmp/p/$f"; done
+  ok test -n "$(ls "$tmp"/p/roofline_*.png 2>/dev/null)"
+  for f in "$tmp"/p/*.png; do ok test "$(head -c 4 "$f" | od -An -c | tr -d ' ')" = '211PNG'; done
+  { for s in 1 2 3 4 5 6; do
+      echo "{\"step\": $s, \"loss\": $((10 - s)).5, \"lr\": 0.00$s, \"logit_scale\": 2.6$s, \"samples_per_s\": 1$s.0, \"grad_norm\": 1.0, \"epoch\": 0, \"skipped\": 0, \"finite\": true}"
+    done
+    echo '{"step": 6, "eval": true, "eval_pairs": 40, "t2i_r1": 0.1, "t2i_r5": 0.3, "t2i_r10": 0.5, "i2t_r1": 0.1, "i2t_r5": 0.4, "i2t_r10": 0.6}'
+  } >"$tmp/log.jsonl"
+  /usr/bin/python3 "$SRC/scripts/plot_training" "$tmp/log.jsonl" --out "$tmp/t" >"$tmp/t.out" 2>&1
+  ok test $? -eq 0
+  for f in loss.png lr.png logit_scale.png recall.png throughput.png training.png; do
+    ok test -s "$tmp/t/$f"
+  done
+else
+  echo "skip: no matplotlib for /usr/bin/python3 (plot scripts)"
+fi
+
+echo "cli_bench: $pass passed, $fail failed ($(( $(date +%s) - t0 )) s)"
+[ $fail -eq 0 ]
