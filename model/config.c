@@ -187,9 +187,13 @@ climp_status climp_config_validate(const climp_config *c) {
     return CLIMP_OK;
 }
 
+/* An integer field; out-of-range or fractional values give -1 (refused by validation). */
 static int jint(const cJSON *o, const char *k, int def) {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(x) && x->valuedouble == (int)x->valuedouble ? (int)x->valuedouble : def;
+    if (!cJSON_IsNumber(x)) return def;
+    double v = x->valuedouble;
+    if (!(v >= -1e9 && v <= 1e9) || v != (double)(long)v) return -1;
+    return (int)v;
 }
 
 static float jnum(const cJSON *o, const char *k, float def) {
@@ -219,7 +223,8 @@ climp_status climp_config_from_json(const char *json, climp_config *out) {
     vc->n_stages = n;
     for (int i = 0; i < n && i < CLIMP_MAX_STAGES; i++) {
         const cJSON *x = cJSON_GetArrayItem(d, i);
-        vc->depths[i] = cJSON_IsNumber(x) ? (int)x->valuedouble : 0;
+        double dv = cJSON_IsNumber(x) ? x->valuedouble : 0;
+        vc->depths[i] = dv >= 0 && dv <= 1e6 ? (int)dv : 0;
     }
     vc->d_state = jint(v, "d_state", 1);
     vc->ssm_ratio = jnum(v, "ssm_ratio", 2.0f);
@@ -287,6 +292,11 @@ climp_status climp_config_infer(climp_shape_fn shape_of, void *user, climp_confi
         climp_error_set("no vision_encoder.patch_embed.5.weight (4-D): not a VMamba v2 tower");
         return CLIMP_ERR_FORMAT;
     }
+    if (s[0] < 2 || s[0] > 4096) {
+        climp_error_set("vision_encoder.patch_embed.5.weight has %lld output channels",
+                        (long long)s[0]);
+        return CLIMP_ERR_FORMAT;
+    }
     v->dims = (int)s[0];
     v->in_chans = 3;
     for (int i = 0; i < CLIMP_MAX_STAGES; i++) {
@@ -312,6 +322,11 @@ climp_status climp_config_infer(climp_shape_fn shape_of, void *user, climp_confi
     climp_text_config *t = &out->text;
     if (shape_of(user, "text_encoder.embeddings.weight", s) != 2) {
         climp_error_set("no text_encoder.embeddings.weight (2-D)");
+        return CLIMP_ERR_FORMAT;
+    }
+    if (s[0] < 2 || s[0] > (1 << 22) || s[1] < 1 || s[1] > 16384) {
+        climp_error_set("text_encoder.embeddings.weight has shape (%lld, %lld): not a usable "
+                        "embedding", (long long)s[0], (long long)s[1]);
         return CLIMP_ERR_FORMAT;
     }
     t->vocab = (int)s[0];

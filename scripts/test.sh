@@ -6,7 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 build=build; extra=()
-if [ "${1:-}" = "--sanitize" ]; then build=build-sanitize; extra=(-DCLIMP_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo); shift; fi
+if [ "${1:-}" = "--sanitize" ]; then
+  build=build-sanitize; extra=(-DCLIMP_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo); shift
+  # PoCL and LLVM keep allocations until exit: suppress those leak reports only.
+  export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+fi
 # PoCL: use the two cores, keep its kernel cache inside the build tree.
 export POCL_CACHE_DIR="${POCL_CACHE_DIR:-$PWD/$build/pocl-cache}"
 cmake -S . -B "$build" "${extra[@]}" >/dev/null

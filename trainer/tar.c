@@ -299,7 +299,8 @@ static void parse_pax(const char *d, size_t n, char **path, uint64_t *size, int 
         size_t len = 0, j = i;
         while (j < n && isdigit((unsigned char)d[j]) && len < (1u << 24))
             len = len * 10 + (size_t)(d[j++] - '0');
-        if (j >= n || d[j] != ' ' || len == 0 || len > n - i) return;
+        /* The record "LEN KEY=VALUE\n" must hold at least the digits, the space and '\n'. */
+        if (j >= n || d[j] != ' ' || len == 0 || len > n - i || len < j - i + 2) return;
         const char *kv = d + j + 1, *end = d + i + len - 1; /* end: the '\n' */
         const char *eq = memchr(kv, '=', (size_t)(end - kv));
         if (eq && *end == '\n') {

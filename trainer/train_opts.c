@@ -98,6 +98,11 @@ static int check_dir_writable(const char *dir) {
         fprintf(stderr, "climp train: cannot create --save-dir %s: %s\n", dir, strerror(errno));
         return 0;
     }
+    struct stat sb;
+    if (stat(dir, &sb) || !S_ISDIR(sb.st_mode)) {
+        fprintf(stderr, "climp train: --save-dir %s is not a folder\n", dir);
+        return 0;
+    }
     if (access(dir, W_OK)) {
         fprintf(stderr, "climp train: --save-dir %s is not writable: %s\n", dir, strerror(errno));
         return 0;
