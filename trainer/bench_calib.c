@@ -15,7 +15,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define CALIB_VERSION 1
+#define CALIB_VERSION 2
+#define CALIB_CHAINS 12 /* as in cl_kernels/calib.cl */
 static const int k_widths[5] = {1, 2, 4, 8, 16};
 
 /* ------------------------------------------------------------------ cache */
@@ -72,9 +73,10 @@ cJSON *climp_bench_peaks_json(const climp_bench_peaks *p) {
     climp_json_str(o, "cache_file", p->cache_file);
     climp_json_str(o, "date", p->date);
     climp_json_str(o, "method",
-                   "FMA: 8 independent mad chains per work-item on floatW, best W; bandwidth: "
+                   "FMA: 12 independent mad chains per work-item on floatW, best W; bandwidth: "
                    "float4 copy (2 x 4 bytes/float) and STREAM triad (3 x 4 bytes/float); peaks "
-                   "from the fastest of >= 5 samples after warm-up; launch latency: median");
+                   "from the fastest of >= 10 samples (5 with --quick) after warm-up; launch "
+                   "latency: median");
     return o;
 }
 
@@ -144,7 +146,7 @@ static climp_status measure_fma(climp_bench *b, climp_buffer *out, int wi, doubl
     l.args[3] = climp_arg_f32(0.5f);
     climp_bench_stats st;
     CLIMP_TRY(climp_bench_measure(b, run_launch, &l, 1, &st));
-    double flops = (double)n * l.args[2].i32 * 8.0 * k_widths[wi] * 2.0;
+    double flops = (double)n * l.args[2].i32 * CALIB_CHAINS * k_widths[wi] * 2.0;
     *gflops = flops / st.min / 1e9; /* a peak: the best sample */
     return CLIMP_OK;
 }
@@ -235,9 +237,11 @@ climp_status climp_bench_calibrate(climp_bench *b) {
     }
     fprintf(stderr, "climp bench: calibrating %s (FMA peak, bandwidth, launch latency)...\n",
             d->name);
-    /* The calibration itself uses its own statistics settings: at least 5 samples. */
+    /* The calibration uses its own statistics settings: at least 10 samples (5 with --quick),
+     * of which the fastest counts. */
     climp_bench_opts saved = b->opt;
-    if (b->opt.reps < 5) b->opt.reps = 5;
+    int reps = b->opt.quick ? 5 : 10;
+    if (b->opt.reps < reps) b->opt.reps = reps;
     if (b->opt.warmup < 1) b->opt.warmup = 1;
     climp_status s = calibrate_now(b);
     b->opt = saved;
