@@ -263,6 +263,20 @@ climp_status climp_write_kernel_binaries(climp_ctx *ctx, const char *dir);
 /* Names of embedded kernel sources: returns NULL past the end. */
 const char *climp_kernel_source_name(int i);
 
+/* ---------------------------------------------------------------- tuning table
+ * Kernel tunables that `climp tune` measured best for a device, in a JSON file keyed by device
+ * name and driver version ($CLIMP_TUNING_FILE, else <cache dir>/tuning.json), over shipped
+ * defaults compiled into runtime/tune.c. Keys are "<op>.<param>" with an optional shape class
+ * after '@' ("scan.cb@N1", "gemm.tile@K64"); lookups fall back from the full key to the key
+ * without its shape class, then to `fallback`. $CLIMP_TUNING=off ignores every table (the
+ * built-in heuristics of each launcher apply). The table is loaded once per context. */
+int climp_tune_int(climp_ctx *ctx, const char *key, int fallback);
+/* Entries in effect for this context (for provenance): count, and the i-th key and value. */
+int climp_tune_count(climp_ctx *ctx);
+const char *climp_tune_entry(climp_ctx *ctx, int i, int *value);
+/* The tuning file read and written for every device. */
+const char *climp_tune_path(void);
+
 /* ---------------------------------------------------------------- misc */
 double climp_now_seconds(void); /* monotonic */
 /* Default cache folder: $CLIMP_CACHE_DIR, else $XDG_CACHE_HOME/climp, else ~/.cache/climp. */

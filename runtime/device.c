@@ -331,11 +331,14 @@ void rt_programs_release(climp_ctx *ctx);
 
 /* Default when runtime/gemm.c is not linked in (a program that never calls climp_gemm). */
 __attribute__((weak)) void rt_gemm_release(climp_ctx *ctx) { (void)ctx; }
+/* Likewise for runtime/tune.c. */
+__attribute__((weak)) void rt_tune_release(climp_ctx *ctx) { (void)ctx; }
 
 void climp_ctx_close(climp_ctx *ctx) {
     if (!ctx) return;
     if (ctx->queue) clFinish(ctx->queue);
     rt_gemm_release(ctx);
+    rt_tune_release(ctx);
     rt_programs_release(ctx);
     if (ctx->queue) clReleaseCommandQueue(ctx->queue);
     if (ctx->context) clReleaseContext(ctx->context);

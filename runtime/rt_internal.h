@@ -62,6 +62,8 @@ struct climp_ctx {
     int prof_n, prof_cap;
     /* GEMM state (runtime/gemm.c) */
     void *gemm_state;
+    /* Tuning table (runtime/tune.c), loaded on first lookup */
+    void *tune_state;
     pthread_mutex_t lock;
 };
 
@@ -77,5 +79,7 @@ void rt_prof_add(climp_ctx *ctx, const char *kernel, double seconds);
 
 /* GEMM backend hook (runtime/gemm.c), called by climp_ctx_close. */
 void rt_gemm_release(climp_ctx *ctx);
+/* Tuning table hook (runtime/tune.c), called by climp_ctx_close. */
+void rt_tune_release(climp_ctx *ctx);
 
 #endif
