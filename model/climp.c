@@ -155,6 +155,12 @@ const climp_param_table *climp_model_params(const climp_model *m) { return &m->t
 climp_buffer *climp_model_param_buffer(climp_model *m) { return m->params; }
 climp_buffer *climp_model_grad_buffer(climp_model *m) { return m->grads; }
 climp_ctx *climp_model_ctx(climp_model *m) { return m->ctx; }
+void climp_model_set_recompute(climp_model *m, int on) {
+    if (m) m->recompute = on && m->training;
+}
+
+int climp_model_recompute(const climp_model *m) { return m ? m->recompute : 0; }
+
 size_t climp_model_activation_bytes(const climp_model *m) {
     return climp_arena_peak_bytes(m->arena);
 }

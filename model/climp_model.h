@@ -27,6 +27,12 @@ climp_tview climp_model_grad(climp_model *m, const char *name);
 climp_status climp_model_set_params(climp_model *m, const float *host);
 climp_status climp_model_get_params(climp_model *m, float *host);
 climp_status climp_model_zero_grads(climp_model *m);
+/* Recomputation (training only): keep just each VSS block's and each Mamba layer's output in the
+ * forward pass and recompute the block's activations (scan inputs and states, MLP hidden) right
+ * before its backward. Activation memory falls from the sum over blocks to the block outputs plus
+ * one block's working set, for about one more forward pass of compute. Results are identical. */
+void climp_model_set_recompute(climp_model *m, int on);
+int climp_model_recompute(const climp_model *m);
 
 /* A batch in host memory. Captions are token ids, right-padded to Lmax with the pad id. */
 typedef struct climp_batch_in {

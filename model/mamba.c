@@ -280,7 +280,21 @@ climp_status mdl_text_forward(climp_model *m, int B, int L) {
     CLIMP_TRY(mdl_alloc(m, (size_t)rows * D, &r));
     RUN(m, climp_embedding_forward(m->ctx, r, t->ids, mdl_p(m, TP ".embeddings.weight"),
                                    (climp_tview){0}, rows, c->vocab, D));
-    for (int i = 0; i < c->n_layer; i++) CLIMP_TRY(layer_forward(m, &t->layers[i], r, i, B, L, &r));
+    for (int i = 0; i < c->n_layer; i++) {
+        if (!m->recompute) {
+            CLIMP_TRY(layer_forward(m, &t->layers[i], r, i, B, L, &r));
+            continue;
+        }
+        /* Keep the residual stream only; the tape is rebuilt before the layer's backward. */
+        climp_tview keep, rn;
+        CLIMP_TRY(mdl_alloc(m, (size_t)rows * D, &keep));
+        size_t lm = climp_arena_mark(m->arena);
+        CLIMP_TRY(layer_forward(m, &t->layers[i], r, i, B, L, &rn));
+        RUN(m, climp_buffer_copy(m->ctx, rn.buf, rn.off * 4, keep.buf, keep.off * 4,
+                                 (size_t)rows * D * 4));
+        climp_arena_reset(m->arena, lm);
+        r = keep;
+    }
     t->rf = r;
     CLIMP_TRY(mdl_alloc(m, (size_t)rows, &t->fs));
     CLIMP_TRY(mdl_alloc(m, (size_t)rows * D, &t->fn));
@@ -314,8 +328,15 @@ climp_status mdl_text_backward(climp_model *m, climp_tview demb) {
     RUN(m, climp_view_zero(m->ctx, dr));
     CLIMP_TRY(rms_bwd_acc(m, dr, mdl_g(m, TP ".norm_f.weight"), dfn, t->rf,
                           mdl_p(m, TP ".norm_f.weight"), t->fs, rows, D));
-    for (int i = c->n_layer - 1; i >= 0; i--)
+    for (int i = c->n_layer - 1; i >= 0; i--) {
+        size_t lm = climp_arena_mark(m->arena);
+        if (m->recompute) {
+            climp_tview rn;
+            CLIMP_TRY(layer_forward(m, &t->layers[i], t->layers[i].r, i, B, L, &rn));
+        }
         CLIMP_TRY(layer_backward(m, &t->layers[i], dr, i, B, L));
+        climp_arena_reset(m->arena, lm);
+    }
     RUN(m, climp_embedding_backward(m->ctx, mdl_g(m, TP ".embeddings.weight"), dr, t->ids, rows,
                                     c->vocab, D));
     climp_arena_reset(m->arena, mk);

@@ -72,6 +72,7 @@ struct climp_model {
     climp_arena *arena;
     int dry;      /* sizing pass: allocate views, launch nothing */
     int training; /* keep activations for backward */
+    int recompute; /* training: keep block outputs only, recompute the rest in backward */
     int nblocks;
     vision_tape vt;
     text_tape tt;

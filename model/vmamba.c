@@ -298,7 +298,21 @@ climp_status mdl_vision_forward(climp_model *m, int B, int H, int W) {
     for (int i = 0; i < v->n_stages; i++) {
         int Hs = stage_grid(H, i), Ws = stage_grid(W, i), C = climp_vision_stage_dim(v, i);
         for (int j = 0; j < v->depths[i]; j++, bi++) {
-            CLIMP_TRY(vss_forward(m, &t->blocks[bi], x, i, j, B, Hs, Ws));
+            if (m->recompute) {
+                /* Keep the output only; the tape is rebuilt before the block's backward. */
+                size_t rows = (size_t)B * Hs * Ws;
+                climp_tview keep;
+                CLIMP_TRY(mdl_alloc(m, rows * C, &keep));
+                size_t bm = climp_arena_mark(m->arena);
+                CLIMP_TRY(vss_forward(m, &t->blocks[bi], x, i, j, B, Hs, Ws));
+                vss_tape *bt = &t->blocks[bi];
+                RUN(m, climp_buffer_copy(m->ctx, bt->out.buf, bt->out.off * 4, keep.buf,
+                                         keep.off * 4, rows * C * 4));
+                climp_arena_reset(m->arena, bm);
+                bt->out = keep;
+            } else {
+                CLIMP_TRY(vss_forward(m, &t->blocks[bi], x, i, j, B, Hs, Ws));
+            }
             x = t->blocks[bi].out;
         }
         if (i + 1 < v->n_stages) {
@@ -395,7 +409,15 @@ climp_status mdl_vision_backward(climp_model *m, climp_tview demb) {
         for (int j = v->depths[i] - 1; j >= 0; j--) {
             bi--;
             dnext = climp_view_sub(flip ? s1 : s0, 0, rs * C);
+            size_t bm = climp_arena_mark(m->arena);
+            if (m->recompute) {
+                vss_tape *bt = &t->blocks[bi];
+                climp_tview keep = bt->out;
+                CLIMP_TRY(vss_forward(m, bt, bt->x, i, j, B, Hs, Ws));
+                bt->out = keep;
+            }
             CLIMP_TRY(vss_backward(m, &t->blocks[bi], dnext, dcur, i, j, B, Hs, Ws));
+            climp_arena_reset(m->arena, bm);
             dcur = dnext;
             flip = !flip;
         }

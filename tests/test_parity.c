@@ -25,6 +25,33 @@ static float *read_all(const climp_st_file *f, const char *name, size_t *n) {
     return x;
 }
 
+/* --recompute: the same step with block recomputation gives the same loss and gradients (the same
+ * kernels on the same inputs; allowed to differ only by host-BLAS rounding that depends on buffer
+ * alignment) with less activation memory. */
+static void check_recompute(climp_ctx *ctx, const char *path, const climp_config *cfg,
+                            const climp_batch_in *in, float loss, const float *grads,
+                            size_t total, size_t act_bytes) {
+    climp_model *m = NULL;
+    CLIMP_CHECK(climp_model_create(ctx, cfg, 1, &m));
+    CLIMP_CHECK(climp_model_load_opts(m, path, 1));
+    climp_model_set_recompute(m, 1);
+    tu_check(climp_model_recompute(m) == 1, "recompute flag");
+    float l2 = 0;
+    CLIMP_CHECK(climp_model_zero_grads(m));
+    CLIMP_CHECK(climp_model_step(m, in, 1, 1.0f, &l2, NULL, NULL));
+    float *g2 = malloc(total * sizeof(float));
+    CLIMP_CHECK(climp_buffer_read(ctx, climp_model_grad_buffer(m), 0, total * 4, g2));
+    double e = tu_rel_maxnorm(g2, grads, total), el = fabs(l2 - loss) / fabs(loss);
+    size_t rb = climp_model_activation_bytes(m);
+    printf("%s: --recompute loss rel %.2e, gradients rel %.2e, activations %.1f KiB (vs %.1f)\n",
+           path, el, e, rb / 1024.0, act_bytes / 1024.0);
+    tu_check(el <= 1e-6, "%s recompute loss rel %.3g", path, el);
+    tu_check(e <= 1e-5, "%s recompute gradients rel %.3g", path, e);
+    tu_check(rb < act_bytes, "%s recompute uses less memory (%zu vs %zu)", path, rb, act_bytes);
+    free(g2);
+    climp_model_destroy(m);
+}
+
 static void run_fixture(climp_ctx *ctx, const char *path) {
     climp_config cfg;
     CLIMP_CHECK(climp_checkpoint_config(path, &cfg));
@@ -86,6 +113,7 @@ static void run_fixture(climp_ctx *ctx, const char *path) {
     }
     printf("%s: %d gradients, worst %.2e (%s); activations %.1f KiB\n", path, t->n, worst,
            worst_name, climp_model_activation_bytes(m) / 1024.0);
+    check_recompute(ctx, path, &cfg, &in, loss, grads, t->total, climp_model_activation_bytes(m));
     /* Training trajectory: 5 AdamW steps (lr 1e-3 const, wd 0.1, betas 0.9/0.98, eps 1e-6) on
      * the same batch; per-step losses within 1e-4 relative, final weights close. */
     climp_optimizer *opt = NULL;

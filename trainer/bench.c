@@ -195,6 +195,7 @@ static void usage(void) {
         "  --filter S           only kernel cases whose name, model or shape contains S\n"
         "  --backends auto|all  GEMM backends in `kernels` (default all; --quick auto)\n"
         "  --recalibrate        measure the device peaks again instead of using the cache\n"
+        "  --recompute          train with block recomputation (climp train --recompute)\n"
         "  --scaling-budget SEC skip scaling points predicted to take longer (default 60)\n"
         "  --max-image-size S   largest image size of the scaling series (default 3584)\n"
         "  --max-text-len L     longest caption of the scaling series (default 2048)\n");
@@ -239,6 +240,7 @@ static int parse(int argc, char **argv, climp_bench_opts *o) {
             o->do_kernels = o->do_train = o->do_infer = o->do_scaling = any = 1;
         else if (!strcmp(argv[i], "--quick")) o->quick = 1;
         else if (!strcmp(argv[i], "--recalibrate")) o->recalibrate = 1;
+        else if (!strcmp(argv[i], "--recompute")) o->recompute = 1;
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage();
             return 0;

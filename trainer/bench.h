@@ -30,7 +30,7 @@ typedef struct climp_bench_opts {
     const char *device;      /* --device */
     const char *name;        /* --name: label of this run in comparisons */
     const char *filter;      /* --filter: only kernel cases whose name/model/shape contains it */
-    int reps, warmup, quick, recalibrate, all_backends;
+    int reps, warmup, quick, recalibrate, all_backends, recompute;
     int npresets;
     const char *presets[CLIMP_BENCH_MAX_LIST];
     int nbatch;

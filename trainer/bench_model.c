@@ -88,6 +88,7 @@ static void free_inputs(model_run *r) {
 static climp_status make_model(climp_bench *b, const climp_config *cfg, int training,
                                model_run *r) {
     CLIMP_TRY(climp_model_create(b->ctx, cfg, training, &r->m));
+    climp_model_set_recompute(r->m, b->opt.recompute);
     const climp_param_table *t = climp_model_params(r->m);
     float *host = malloc(t->total * sizeof(float));
     if (!host) return CLIMP_ERR_HOST_OOM;
@@ -116,6 +117,7 @@ static cJSON *memory_json(climp_bench *b, const model_run *r) {
     double params = (double)climp_model_params(r->m)->total * 4;
     climp_json_num(o, "device_mem_peak_bytes", (double)climp_ctx_mem_peak(b->ctx));
     climp_json_num(o, "activation_bytes", (double)climp_model_activation_bytes(r->m));
+    cJSON_AddBoolToObject(o, "recompute", climp_model_recompute(r->m));
     climp_json_num(o, "param_bytes", params);
     climp_json_num(o, "training_state_bytes", r->opt ? 4 * params : params);
     return o;
