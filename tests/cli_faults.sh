@@ -43,6 +43,9 @@ for k in 1 2 3; do ok grep -q "non-finite loss or gradient (loss .*): step skipp
 good=$(grep -c '"finite": true' nan.jsonl)   # steps 1..good were finite
 ok test "$good" -ge 1
 ok test "$(grep -c '"finite": false' nan.jsonl)" -eq 2  # the third one stops before logging
+# JSON has no NaN: non-finite values are logged as null, every line stays valid JSON.
+ok test "$(grep '"finite": false' nan.jsonl | grep -c '"\(loss\|grad_norm\)": null')" -eq 2
+ok test "$(grep -ci 'nan\|inf' nan.jsonl)" -eq 0
 ok test -d "nan/ckpt-$good"
 ok ckpt_valid "nan/ckpt-$good"
 ok no_nonfinite "nan/ckpt-$good/model.safetensors"

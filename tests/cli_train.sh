@@ -43,6 +43,21 @@ for mode in shuffle no-shuffle; do
   ok cmp -s "$tmp/full-$mode/ckpt-6/optimizer.safetensors" "$tmp/half-$mode/ckpt-6/optimizer.safetensors"
 done
 
+# The checkpoint records the run's MPI world size and batch; resuming with another batch is
+# refused with one line naming the checkpoint (the data order depends on both).
+ok grep -q '"world_size":[[:space:]]*1' "$tmp/full-shuffle/ckpt-6/state.json"
+ok grep -q '"batch_size":[[:space:]]*8' "$tmp/full-shuffle/ckpt-6/state.json"
+"$BIN" train "${small[@]}" --batch-size 4 --steps 8 --save-dir "$tmp/full-shuffle" --resume \
+  >"$tmp/rb.out" 2>&1
+ok test $? -ne 0
+ok grep -q "ckpt-6 was written with --batch-size 8; resume it with the same batch size, not 4" "$tmp/rb.out"
+ok test ! -e "$tmp/full-shuffle/ckpt-8"
+
+# --recompute (block recomputation in backward) trains with the same losses and weights.
+"$BIN" train "${small[@]}" --no-shuffle --no-augment --steps 3 --recompute --save-dir "$tmp/rc" \
+  --log-jsonl "$tmp/rc.jsonl" 2>/dev/null
+ok test "$(losses "$tmp/rc.jsonl")" = "$(losses "$tmp/full-no-shuffle.jsonl" | head -3)"
+
 # A corrupt newest checkpoint is refused by CRC and the previous one is used.
 "$BIN" train "${small[@]}" --steps 2 --save-every 1 --save-dir "$tmp/c" 2>/dev/null
 printf 'garbage' | dd of="$tmp/c/ckpt-2/model.safetensors" bs=1 seek=100 conv=notrunc 2>/dev/null
@@ -62,6 +77,7 @@ bad --batch-size 0
 bad --lr -1
 bad --image-size 0
 bad --lr-schedule sometimes
+bad --kernel-variant gpu
 ok test ! -e "$tmp/never"
 mkdir "$tmp/ro"; chmod 500 "$tmp/ro"
 if [ "$(id -u)" != 0 ]; then

@@ -50,6 +50,7 @@ typedef struct climp_local_options {
     const double *weights;
     const char *vision_device, *text_device;
     const char *kernel_binaries;
+    const char *kernel_variant; /* NULL: automatic */
     int profile;
     int batch; /* pairs of every step, split across the devices */
     int image_size;

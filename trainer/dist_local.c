@@ -216,11 +216,13 @@ static climp_status add_replica(climp_local *l, const climp_local_options *o, co
     climp_ctx_options co = {0};
     co.device = device;
     co.kernel_binaries = o->kernel_binaries;
+    co.kernel_variant = o->kernel_variant;
     co.profile = o->profile;
     CLIMP_TRY(climp_ctx_open(&co, &r->ctx));
     r->l = l;
     r->index = l->n++;
     CLIMP_TRY(climp_model_create(r->ctx, climp_model_config(l->r[0].m), 1, &r->m));
+    climp_model_set_recompute(r->m, climp_model_recompute(l->r[0].m));
     return climp_model_set_params(r->m, params);
 }
 

@@ -184,6 +184,8 @@ climp_status climp_ckpt_save(const char *dir, climp_model *m, climp_optimizer *o
         cJSON_AddNumberToObject(j, "cursor", (double)st->cursor);
         cJSON_AddNumberToObject(j, "skipped", (double)st->skipped);
         cJSON_AddNumberToObject(j, "nan_skips", (double)st->nan_skips);
+        cJSON_AddNumberToObject(j, "world_size", st->world > 0 ? st->world : 1);
+        if (st->batch > 0) cJSON_AddNumberToObject(j, "batch_size", (double)st->batch);
         char seed[32];
         snprintf(seed, sizeof(seed), "%llu", (unsigned long long)st->seed);
         cJSON_AddStringToObject(j, "seed", seed);
@@ -268,6 +270,10 @@ static climp_status verify_ckpt(const char *ck, climp_train_state *st) {
     st->skipped = (long)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "skipped"));
     st->nan_skips = (long)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "nan_skips"));
     st->seed = cJSON_IsString(seed) ? strtoull(seed->valuestring, NULL, 10) : 0;
+    st->world = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "world_size"));
+    st->batch = (long)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "batch_size"));
+    if (st->world < 0 || st->world > 1000000) st->world = 0; /* NaN casts or absurd values */
+    if (st->batch < 0) st->batch = 0;
     uint32_t want_m = (uint32_t)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "model_crc32"));
     uint32_t want_o = (uint32_t)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "optimizer_crc32"));
     int has_o = cJSON_IsTrue(cJSON_GetObjectItem(j, "has_optimizer"));

@@ -33,6 +33,8 @@ typedef struct climp_train_state {
     long skipped;   /* bad samples so far */
     long nan_skips; /* steps skipped for a non-finite loss or gradient */
     uint64_t seed;
+    int world;      /* MPI ranks of the run that wrote it (0: not recorded, older checkpoints) */
+    long batch;     /* --batch-size (per rank) of that run (0: not recorded) */
 } climp_train_state;
 
 /* Writes DIR/ckpt-<step>/{model.safetensors, optimizer.safetensors, state.json} through a

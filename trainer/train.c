@@ -56,6 +56,13 @@ static void print_recall(FILE *f, const char *what, const climp_recall *r) {
             100 * r->i2t[1], 100 * r->i2t[2]);
 }
 
+/* A number as JSON: %.7g, or null for NaN and infinities (JSON has neither). */
+static const char *json_num(char *buf, size_t n, double v) {
+    if (isfinite(v)) snprintf(buf, n, "%.7g", v);
+    else snprintf(buf, n, "null");
+    return buf;
+}
+
 static void log_eval(FILE *lf, long step, const climp_recall *r) {
     if (!lf) return;
     fprintf(lf,
@@ -82,6 +89,7 @@ static climp_status make_model(climp_ctx *ctx, const train_opts *o, const char *
     }
     climp_model *m = NULL;
     CLIMP_TRY(climp_model_create(ctx, &cfg, 1, &m));
+    climp_model_set_recompute(m, o->recompute);
     climp_status s;
     if (model_file[0]) {
         s = climp_model_load(m, model_file);
@@ -153,6 +161,7 @@ static climp_status start_devices(const train_opts *o, climp_model *m, int S, sc
     lo.vision_device = o->vision_device;
     lo.text_device = o->text_device;
     lo.kernel_binaries = o->kernel_binaries;
+    lo.kernel_variant = o->kernel_variant;
     lo.profile = o->profile;
     lo.batch = o->batch;
     lo.image_size = S;
@@ -194,6 +203,7 @@ int climp_cmd_train(int argc, char **argv) {
     co.device = o.ndev ? o.devices[0] : o.vision_device ? o.vision_device : o.device;
     co.profile = o.profile;
     co.kernel_binaries = o.kernel_binaries;
+    co.kernel_variant = o.kernel_variant;
     if ((s = climp_ctx_open(&co, &ctx))) goto fail;
     if (o.resume) {
         what = "resuming";
@@ -207,7 +217,24 @@ int climp_cmd_train(int argc, char **argv) {
             st.seed = o.seed;
         }
         if ((s = agree_on_resume(&sc, resume_ckpt ? st.step : -1))) goto fail;
+        /* The data shards and their order depend on the number of ranks and the batch. */
+        if (resume_ckpt && st.world > 0 && st.world != sc.world) {
+            climp_error_set("%s was written by a run of %d MPI rank(s); resume it with the same "
+                            "number (mpirun -np %d), not %d",
+                            resume_dir, st.world, st.world, sc.world);
+            s = CLIMP_ERR_INVALID_ARG;
+            goto fail;
+        }
+        if (resume_ckpt && st.batch > 0 && st.batch != o.batch) {
+            climp_error_set("%s was written with --batch-size %ld; resume it with the same batch "
+                            "size, not %d",
+                            resume_dir, st.batch, o.batch);
+            s = CLIMP_ERR_INVALID_ARG;
+            goto fail;
+        }
     }
+    st.world = sc.world;
+    st.batch = o.batch;
     what = "building the model";
     if ((s = make_model(ctx, &o, resume_ckpt, &m))) goto fail;
     const climp_config *cfg = climp_model_config(m);
@@ -348,11 +375,13 @@ int climp_cmd_train(int argc, char **argv) {
         climp_view_read(ctx, climp_model_param(m, "logit_scale"), &logit_scale, 1);
         double sps = per_step / (dt > 0 ? dt : 1e-9);
         if (lf) {
+            char jl[32], jg[32]; /* JSON has no NaN or Infinity: such values are written null */
             fprintf(lf,
-                    "{\"step\": %ld, \"loss\": %.7g, \"lr\": %.6g, \"logit_scale\": %.7g, "
-                    "\"samples_per_s\": %.3f, \"grad_norm\": %.7g, \"epoch\": %d, "
+                    "{\"step\": %ld, \"loss\": %s, \"lr\": %.6g, \"logit_scale\": %.7g, "
+                    "\"samples_per_s\": %.3f, \"grad_norm\": %s, \"epoch\": %d, "
                     "\"skipped\": %ld, \"finite\": %s}\n",
-                    st.step, loss, lr, logit_scale, sps, gnorm, st.epoch, st.skipped,
+                    st.step, json_num(jl, sizeof(jl), loss), lr, logit_scale, sps,
+                    json_num(jg, sizeof(jg), gnorm), st.epoch, st.skipped,
                     finite ? "true" : "false");
             fflush(lf);
         }

@@ -57,7 +57,10 @@ static void usage(void) {
         "device:\n"
         "  --device D           P:D index or name substring (default $CLIMP_DEVICE or 0:0)\n"
         "  --kernel-binaries D  load offline kernel binaries from D (no compilation)\n"
+        "  --kernel-variant V   ndrange | fpga (default: fpga on ACCELERATOR devices)\n"
         "  --profile            per-kernel time table at the end\n"
+        "  --recompute          keep only block outputs, recompute activations in backward\n"
+        "                       (much less memory for about one more forward pass)\n"
         "several devices (one process, any vendors; see `climp devices`):\n"
         "  --devices LIST       data parallel over a comma list of devices (e.g. 0:0,1:0): each\n"
         "                       batch is split in proportion to their speed, measured at start\n"
@@ -151,6 +154,13 @@ int climp_train_parse(int argc, char **argv, train_opts *o) {
         if (climp_opt_str(argc, argv, &i, "--log-jsonl", &o->log_jsonl)) continue;
         if (climp_opt_str(argc, argv, &i, "--device", &o->device)) continue;
         if (climp_opt_str(argc, argv, &i, "--kernel-binaries", &o->kernel_binaries)) continue;
+        if (climp_opt_str(argc, argv, &i, "--kernel-variant", &o->kernel_variant)) {
+            if (strcmp(o->kernel_variant, "ndrange") && strcmp(o->kernel_variant, "fpga")) {
+                fprintf(stderr, "climp train: --kernel-variant must be ndrange or fpga\n");
+                return 2;
+            }
+            continue;
+        }
         if (climp_opt_int(argc, argv, &i, "--image-size", 8, 4096, &v)) { o->image_size = (int)v; continue; }
         if (climp_opt_int(argc, argv, &i, "--batch-size", 1, 65536, &v)) { o->batch = (int)v; continue; }
         if (climp_opt_int(argc, argv, &i, "--accum-steps", 1, 4096, &v)) { o->accum = (int)v; continue; }
@@ -207,6 +217,7 @@ int climp_train_parse(int argc, char **argv, train_opts *o) {
         if (!strcmp(argv[i], "--lock-text")) { o->lock_text = 1; continue; }
         if (!strcmp(argv[i], "--lock-vision")) { o->lock_vision = 1; continue; }
         if (!strcmp(argv[i], "--profile")) { o->profile = 1; continue; }
+        if (!strcmp(argv[i], "--recompute")) { o->recompute = 1; continue; }
         fprintf(stderr, "climp train: unknown option '%s' (try climp train --help)\n", argv[i]);
         return 2;
     }

@@ -8,14 +8,14 @@
 
 typedef struct train_opts {
     const char *data, *eval_data, *model_config, *init, *tokenizer, *save_dir, *log_jsonl;
-    const char *device, *kernel_binaries, *csv_sep, *img_key, *cap_key;
+    const char *device, *kernel_binaries, *kernel_variant, *csv_sep, *img_key, *cap_key;
     int image_size, batch, accum, warmup, save_every, eval_every, keep, threads, max_text_len;
     int max_nan_steps;
     long steps;
     double epochs;
     float lr, wd, grad_clip;
     uint64_t seed;
-    int cosine, shuffle, augment, resume, lock_text, lock_vision, profile;
+    int cosine, shuffle, augment, resume, lock_text, lock_vision, profile, recompute;
     /* Several devices in one process: --devices (data parallel, ndev >= 2, optional relative
      * weights instead of measuring), or --vision-device / --text-device (one per tower). */
     int ndev, nweights;
