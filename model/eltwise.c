@@ -1,7 +1,9 @@
-/* Host launchers of the element-wise ops (model/eltwise.h, kernels cl_kernels/eltwise.cl): check
- * every argument, then enqueue. Nothing is enqueued when a check fails. Also the view-checking
- * helpers the other model/ launchers share. */
+/* Host launchers of the element-wise ops (model/eltwise.h, kernels cl_kernels/eltwise.cl, or the
+ * single work-item FPGA variants of cl_kernels/eltwise_fpga.cl when climp_ctx_variant() is
+ * "fpga"): check every argument, then enqueue. Nothing is enqueued when a check fails. Also the
+ * view-checking and FPGA-launch helpers the other model/ launchers share. */
 #include "model/eltwise.h"
+#include "model/conv_util.h" /* cu_fpga */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +11,7 @@
 
 #define SRC "eltwise"
 #define DEFS "WG=64"
+#define FPGA_SRC "eltwise_fpga"
 #define REPEAT_WG 64     /* must equal WG in DEFS */
 #define REPEAT_SERIAL 64 /* P up to this sums serially in one work-item per m */
 
@@ -64,6 +67,14 @@ int climp_colsum_blocks(int rows, int *rows_per_block) {
     return rows > 0 ? (rows + rpb - 1) / rpb : 0;
 }
 
+climp_status climp_ops_launch_swi(climp_ctx *ctx, const char *source, const char *kname, int nargs,
+                                  const climp_karg *args) {
+    climp_kernel *k = NULL;
+    CLIMP_TRY(climp_kernel_get(ctx, source, CLIMP_OPS_FPGA_DEFINES, kname, &k));
+    size_t one = 1;
+    return climp_launch(ctx, k, 1, &one, &one, nargs, args);
+}
+
 size_t climp_colsum_scratch_floats(int rows, int N) {
     if (rows <= 0 || N <= 0)
         return 0;
@@ -90,6 +101,10 @@ enum {
 static const char *const FLAT_NAMES[] = {"silu_fwd",     "silu_bwd",     "gelu_fwd", "gelu_bwd",
                                          "softplus_fwd", "softplus_bwd", "add",      "accumulate",
                                          "scale",        "clamp_inplace"};
+/* Their single work-item FPGA variants (eltwise_fpga.cl): one launch over all n elements. */
+static const char *const FLAT_SWI_NAMES[] = {
+    "silu_fwd_swi",     "silu_bwd_swi", "gelu_fwd_swi",   "gelu_bwd_swi", "softplus_fwd_swi",
+    "softplus_bwd_swi", "add_swi",      "accumulate_swi", "scale_swi",    "clamp_inplace_swi"};
 
 /* out[i] = op(a, b, alpha, beta)[i] for i < n (views already checked; unused ones may repeat
  * another view). The body kernel runs over floor(n / lws) * lws items with no bounds checks, in
@@ -99,6 +114,10 @@ static climp_status flat_launch(climp_ctx *ctx, int op, size_t n, climp_tview ou
     climp_karg args[] = {climp_arg_view(out),  climp_arg_view(a),   climp_arg_view(b),
                          climp_arg_f32(alpha), climp_arg_f32(beta), climp_arg_u64(0),
                          climp_arg_u64(n),     climp_arg_i32(op)};
+    if (cu_fpga(ctx)) {
+        args[5] = climp_arg_u64(n);
+        return climp_ops_launch_swi(ctx, FPGA_SRC, FLAT_SWI_NAMES[op], 6, args);
+    }
     size_t lws = climp_flat_lws(ctx, FLAT_LWS);
     size_t body = n / lws * lws;
     if (body) {
@@ -265,6 +284,8 @@ climp_status climp_bias_add_forward(climp_ctx *ctx, climp_tview y, int ld_y, cli
     CLIMP_TRY(climp_view_check(bias, (size_t)N, "bias"));
     climp_karg a[] = {climp_arg_view(y),   climp_arg_i32(ld_y), climp_arg_view(bias),
                       climp_arg_i32(rows), climp_arg_i32(N),    climp_arg_i32(col_vw(ctx, N))};
+    if (cu_fpga(ctx))
+        return climp_ops_launch_swi(ctx, FPGA_SRC, "bias_add_fwd_swi", 5, a);
     if (climp_ops_cpu_style(ctx))
         return launch_rows(ctx, "bias_add_fwd", rows, 6, a);
     return launch_2d(ctx, "bias_add_fwd", 1, N, rows, 5, a);
@@ -276,6 +297,10 @@ climp_status climp_bias_add_backward(climp_ctx *ctx, climp_tview dbias, climp_tv
     CLIMP_TRY(climp_view_check(dbias, (size_t)N, "dbias"));
     CLIMP_TRY(climp_view_check(scratch, climp_colsum_scratch_floats(rows, N), "scratch"));
     CLIMP_TRY(climp_view_check(dy, climp_strided_span(rows, N, ld_dy), "dy"));
+    if (cu_fpga(ctx)) /* one pass, no scratch */
+        return CLIMP_OPS_LAUNCH_SWI(ctx, FPGA_SRC, "bias_add_bwd_swi", climp_arg_view(dbias),
+                                    climp_arg_view(dy), climp_arg_i32(ld_dy), climp_arg_i32(rows),
+                                    climp_arg_i32(N));
     int rpb = 0, nb = climp_colsum_blocks(rows, &rpb);
     int vw = col_vw(ctx, N);
     climp_karg p[] = {climp_arg_view(scratch), climp_arg_view(dy), climp_arg_i32(ld_dy),
@@ -299,6 +324,8 @@ climp_status climp_copy_cols(climp_ctx *ctx, climp_tview dst, int ld_dst, climp_
                       climp_arg_view(src),       climp_arg_i32(ld_src),
                       climp_arg_i32(rows),       climp_arg_i32(cols),
                       climp_arg_i32(accumulate), climp_arg_i32(col_vw(ctx, cols))};
+    if (cu_fpga(ctx))
+        return climp_ops_launch_swi(ctx, FPGA_SRC, "copy_cols_swi", 7, a);
     if (climp_ops_cpu_style(ctx))
         return launch_rows(ctx, "copy_cols", rows, 8, a);
     return launch_2d(ctx, "copy_cols", 1, cols, rows, 7, a);
@@ -321,6 +348,8 @@ climp_status climp_repeat_forward(climp_ctx *ctx, climp_tview out, climp_tview i
     CLIMP_TRY(climp_view_check(out, n, "out"));
     CLIMP_TRY(climp_view_check(inp, (size_t)M, "inp"));
     climp_karg a[] = {climp_arg_view(out), climp_arg_view(inp), climp_arg_i32(M), climp_arg_i32(P)};
+    if (cu_fpga(ctx))
+        return climp_ops_launch_swi(ctx, FPGA_SRC, "repeat_fwd_swi", 4, a);
     return guarded_launch(ctx, "repeat_fwd", n, 4, a);
 }
 
@@ -333,6 +362,8 @@ climp_status climp_repeat_backward(climp_ctx *ctx, climp_tview dinp, climp_tview
     CLIMP_TRY(climp_view_check(dout, (size_t)M * (size_t)P, "dout"));
     climp_karg a[] = {climp_arg_view(dinp), climp_arg_view(dout), climp_arg_i32(M),
                       climp_arg_i32(P), climp_arg_i32(accumulate)};
+    if (cu_fpga(ctx))
+        return climp_ops_launch_swi(ctx, FPGA_SRC, "repeat_bwd_swi", 5, a);
     /* CPUs: always one work-item per m */
     if (P <= REPEAT_SERIAL || climp_ops_cpu_style(ctx) ||
         climp_ctx_info(ctx)->max_work_group_size < REPEAT_WG)

@@ -1,7 +1,8 @@
 /* Element-wise ops, forward and backward: SiLU, GELU (erf), softplus, add, accumulate, scale,
  * clamp, bias-add on rows and its column-sum backward, a strided copy of a column block, and the
  * repeat / sum-back helpers Mamba-2 needs to expand per-head values to per-channel ones.
- * References: model/eltwise_ref.c; launchers: model/eltwise.c; kernels: cl_kernels/eltwise.cl.
+ * References: model/eltwise_ref.c; launchers: model/eltwise.c; kernels: cl_kernels/eltwise.cl
+ * (FPGA variant: cl_kernels/eltwise_fpga.cl).
  *
  * Shape letters: n elements, R rows, N columns, ld a row stride (floats, >= N), M values to
  * repeat, P copies each. Activation gradients overwrite; parameter gradients accumulate (+=).
@@ -111,6 +112,19 @@ size_t climp_flat_lws(climp_ctx *ctx, size_t want);
  * $CLIMP_OPS_VARIANT = "cpu" or "gpu" decides, else the device type. Tests use it to run both
  * families on one device. */
 int climp_ops_cpu_style(climp_ctx *ctx);
+
+/* The FPGA variants of the ops of model/eltwise.c, norm.c, embed_loss.c and optim.c (selected when
+ * climp_ctx_variant(ctx) is "fpga"): single work-item kernels of cl_kernels/<op>_fpga.cl, one
+ * program per source, built with these defines (lanes per pipelined iteration, partial sums per
+ * pipelined reduction). */
+#define CLIMP_OPS_FPGA_DEFINES "LANES=8 FPGA_II=8"
+/* Enqueues single work-item kernel `kname` of cl_kernels/<source>.cl (CLIMP_OPS_FPGA_DEFINES). */
+climp_status climp_ops_launch_swi(climp_ctx *ctx, const char *source, const char *kname, int nargs,
+                                  const climp_karg *args);
+#define CLIMP_OPS_LAUNCH_SWI(ctx, source, kname, ...)                                              \
+    climp_ops_launch_swi((ctx), (source), (kname),                                                 \
+                         (int)(sizeof((climp_karg[]){__VA_ARGS__}) / sizeof(climp_karg)),          \
+                         (climp_karg[]){__VA_ARGS__})
 
 #ifdef __cplusplus
 }

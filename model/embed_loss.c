@@ -1,13 +1,16 @@
 /* Host launchers of embedding, L2 normalisation and symmetric InfoNCE (model/embed_loss.h,
- * cl_kernels/embed_loss.cl): check every argument, then enqueue; nothing is enqueued when a check
- * fails. InfoNCE uses climp_gemm for S = img txt^T and for dimg / dtxt. */
+ * cl_kernels/embed_loss.cl, or the single work-item kernels of cl_kernels/embed_loss_fpga.cl when
+ * climp_ctx_variant() is "fpga"): check every argument, then enqueue; nothing is enqueued when a
+ * check fails. InfoNCE uses climp_gemm for S = img txt^T and for dimg / dtxt. */
 #include "model/embed_loss.h"
+#include "model/conv_util.h" /* cu_fpga */
 
 #include <stdio.h>
 
 #include "model/eltwise.h"
 
 #define SRC "embed_loss"
+#define FPGA_SRC "embed_loss_fpga"
 
 static climp_status dims_check(climp_ctx *ctx, int a, int b, const char *op) {
     if (!ctx)
@@ -72,6 +75,11 @@ climp_status climp_embedding_forward(climp_ctx *ctx, climp_tview out, climp_tvie
     int has_bad = bad.buf != NULL;
     if (has_bad)
         CLIMP_TRY(climp_view_check(bad, 1, "embedding bad-id flag"));
+    if (cu_fpga(ctx))
+        return CLIMP_OPS_LAUNCH_SWI(ctx, FPGA_SRC, "embed_fwd_swi", climp_arg_view(out),
+                                    climp_arg_view(ids), climp_arg_view(table),
+                                    climp_arg_view(has_bad ? bad : out), climp_arg_i32(has_bad),
+                                    climp_arg_i32(n), climp_arg_i32(V), climp_arg_i32(D));
     climp_kernel *k = NULL;
     int wg = 0, vw = 1;
     CLIMP_TRY(kernel_for(ctx, D, "embed_fwd", &k, &wg, &vw));
@@ -97,6 +105,10 @@ climp_status climp_embedding_backward(climp_ctx *ctx, climp_tview dtable, climp_
     CLIMP_TRY(climp_view_check(dtable, (size_t)V * (size_t)D, "embedding dtable"));
     CLIMP_TRY(climp_view_check(dout, (size_t)n * (size_t)D, "embedding dout"));
     CLIMP_TRY(climp_view_check(ids, (size_t)n, "embedding ids"));
+    if (cu_fpga(ctx))
+        return CLIMP_OPS_LAUNCH_SWI(ctx, FPGA_SRC, "embed_bwd_swi", climp_arg_view(dtable),
+                                    climp_arg_view(dout), climp_arg_view(ids), climp_arg_i32(n),
+                                    climp_arg_i32(V), climp_arg_i32(D));
     climp_kernel *k = NULL;
     int wg = 0, vw = 1;
     CLIMP_TRY(kernel_for(ctx, D, "embed_bwd", &k, &wg, &vw));
@@ -114,6 +126,10 @@ climp_status climp_l2norm_forward(climp_ctx *ctx, climp_tview out, climp_tview n
     CLIMP_TRY(climp_view_check(out, (size_t)n * (size_t)D, "l2norm out"));
     CLIMP_TRY(climp_view_check(norm, (size_t)n, "l2norm norm"));
     CLIMP_TRY(climp_view_check(inp, (size_t)n * (size_t)D, "l2norm inp"));
+    if (cu_fpga(ctx))
+        return CLIMP_OPS_LAUNCH_SWI(ctx, FPGA_SRC, "l2norm_fwd_swi", climp_arg_view(out),
+                                    climp_arg_view(norm), climp_arg_view(inp), climp_arg_i32(n),
+                                    climp_arg_i32(D));
     climp_kernel *k = NULL;
     int wg = 0;
     CLIMP_TRY(kernel_for(ctx, D, "l2norm_fwd", &k, &wg, NULL));
@@ -131,6 +147,10 @@ climp_status climp_l2norm_backward(climp_ctx *ctx, climp_tview dinp, climp_tview
     CLIMP_TRY(climp_view_check(dout, nd, "l2norm dout"));
     CLIMP_TRY(climp_view_check(out, nd, "l2norm out"));
     CLIMP_TRY(climp_view_check(norm, (size_t)n, "l2norm norm"));
+    if (cu_fpga(ctx))
+        return CLIMP_OPS_LAUNCH_SWI(ctx, FPGA_SRC, "l2norm_bwd_swi", climp_arg_view(dinp),
+                                    climp_arg_view(dout), climp_arg_view(out), climp_arg_view(norm),
+                                    climp_arg_i32(n), climp_arg_i32(D));
     climp_kernel *k = NULL;
     int wg = 0;
     CLIMP_TRY(kernel_for(ctx, D, "l2norm_bwd", &k, &wg, NULL));
@@ -193,6 +213,15 @@ climp_status climp_infonce_forward(climp_ctx *ctx, climp_tview loss, float *loss
     g.ldc = N;
     g.batch = 1;
     CLIMP_TRY(climp_gemm(ctx, &g, img, txt, w.S));
+    if (cu_fpga(ctx)) {
+        CLIMP_TRY(CLIMP_OPS_LAUNCH_SWI(ctx, FPGA_SRC, "infonce_fwd_swi", climp_arg_view(loss),
+                                       climp_arg_view(w.lse_row), climp_arg_view(w.lse_col),
+                                       climp_arg_view(w.S), climp_arg_view(logit_scale),
+                                       climp_arg_i32(N)));
+        if (loss_host)
+            CLIMP_TRY(climp_view_read(ctx, loss, loss_host, 1));
+        return CLIMP_OK;
+    }
     climp_karg r[] = {climp_arg_view(w.lse_row), climp_arg_view(w.S), climp_arg_view(logit_scale),
                       climp_arg_i32(N)};
     CLIMP_TRY(launch_1d(ctx, "infonce_lse_rows", (size_t)N, 4, r));
@@ -206,6 +235,19 @@ climp_status climp_infonce_forward(climp_ctx *ctx, climp_tview loss, float *loss
     if (loss_host)
         CLIMP_TRY(climp_view_read(ctx, loss, loss_host, 1));
     return CLIMP_OK;
+}
+
+/* NDRange backward of the loss part: G (= s dM) and part per row, then dlogit_scale. */
+static climp_status infonce_bwd_ndrange(climp_ctx *ctx, const infonce_work *w,
+                                        climp_tview dlogit_scale, climp_tview logit_scale,
+                                        float loss_scale, int N) {
+    climp_karg r[] = {climp_arg_view(w->G),       climp_arg_view(w->part),
+                      climp_arg_view(w->S),       climp_arg_view(w->lse_row),
+                      climp_arg_view(w->lse_col), climp_arg_view(logit_scale),
+                      climp_arg_f32(loss_scale),  climp_arg_i32(N)};
+    CLIMP_TRY(launch_1d(ctx, "infonce_bwd_rows", (size_t)N, 8, r));
+    climp_karg s[] = {climp_arg_view(dlogit_scale), climp_arg_view(w->part), climp_arg_i32(N)};
+    return launch_1d(ctx, "infonce_bwd_scale", 1, 3, s);
 }
 
 climp_status climp_infonce_backward(climp_ctx *ctx, climp_tview dimg, climp_tview dtxt,
@@ -225,13 +267,13 @@ climp_status climp_infonce_backward(climp_ctx *ctx, climp_tview dimg, climp_tvie
         return CLIMP_ERR_INVALID_ARG;
     }
     infonce_work w = work_split(work, N);
-    climp_karg r[] = {climp_arg_view(w.G),       climp_arg_view(w.part),
-                      climp_arg_view(w.S),       climp_arg_view(w.lse_row),
-                      climp_arg_view(w.lse_col), climp_arg_view(logit_scale),
-                      climp_arg_f32(loss_scale), climp_arg_i32(N)};
-    CLIMP_TRY(launch_1d(ctx, "infonce_bwd_rows", (size_t)N, 8, r));
-    climp_karg s[] = {climp_arg_view(dlogit_scale), climp_arg_view(w.part), climp_arg_i32(N)};
-    CLIMP_TRY(launch_1d(ctx, "infonce_bwd_scale", 1, 3, s));
+    if (cu_fpga(ctx))
+        CLIMP_TRY(CLIMP_OPS_LAUNCH_SWI(
+            ctx, FPGA_SRC, "infonce_bwd_swi", climp_arg_view(w.G), climp_arg_view(dlogit_scale),
+            climp_arg_view(w.S), climp_arg_view(w.lse_row), climp_arg_view(w.lse_col),
+            climp_arg_view(logit_scale), climp_arg_f32(loss_scale), climp_arg_i32(N)));
+    else
+        CLIMP_TRY(infonce_bwd_ndrange(ctx, &w, dlogit_scale, logit_scale, loss_scale, N));
     /* dimg = G txt, G (N, N) already holds s dM */
     climp_gemm_desc g = {0};
     g.M = N;

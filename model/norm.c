@@ -1,7 +1,10 @@
 /* Host launchers of LayerNorm, RMSNorm and gated RMSNorm (model/norm.h, cl_kernels/norm.cl):
  * check every argument, pick the lanes per row, enqueue. Nothing is enqueued when a check fails.
- * Weight gradients: *_bwd_part (per row-block partials into scratch) + colsum_final. */
+ * Weight gradients: *_bwd_part (per row-block partials into scratch) + colsum_final. When
+ * climp_ctx_variant() is "fpga": the single work-item kernels of cl_kernels/norm_fpga.cl instead
+ * (weight gradients in one *_bwd_w_swi pass; the scratch view is checked but not used). */
 #include "model/norm.h"
+#include "model/conv_util.h" /* cu_fpga */
 
 #include <limits.h>
 #include <stdio.h>
@@ -10,6 +13,7 @@
 #include "model/eltwise.h"
 
 #define SRC "norm"
+#define FPGA_SRC "norm_fpga"
 #define PART_LWS 64 /* local size (x) of the partial and final column-sum kernels */
 
 /* The one device decision of this file. CPUs (PoCL runs a work-group's lanes as a loop, and
@@ -133,6 +137,8 @@ climp_status climp_layernorm_forward(climp_ctx *ctx, climp_tview out, climp_tvie
         climp_arg_view(out), climp_arg_view(mean),   climp_arg_view(rstd),
         climp_arg_view(inp), climp_arg_view(weight), climp_arg_view(bias),
         climp_arg_i32(rows), climp_arg_i32(C),       climp_arg_f32(CLIMP_LAYERNORM_EPS)};
+    if (cu_fpga(ctx))
+        return climp_ops_launch_swi(ctx, FPGA_SRC, "layernorm_fwd_swi", 9, a);
     return launch_rows(&p, "layernorm_fwd", rows, 9, a);
 }
 
@@ -158,6 +164,13 @@ climp_status climp_layernorm_backward(climp_ctx *ctx, climp_tview dinp, climp_tv
     climp_karg a[] = {climp_arg_view(dinp),   climp_arg_view(dout), climp_arg_view(inp),
                       climp_arg_view(weight), climp_arg_view(mean), climp_arg_view(rstd),
                       climp_arg_i32(rows),    climp_arg_i32(C)};
+    if (cu_fpga(ctx)) {
+        CLIMP_TRY(climp_ops_launch_swi(ctx, FPGA_SRC, "layernorm_bwd_dx_swi", 8, a));
+        return CLIMP_OPS_LAUNCH_SWI(ctx, FPGA_SRC, "layernorm_bwd_w_swi", climp_arg_view(dweight),
+                                    climp_arg_view(dbias), climp_arg_view(dout),
+                                    climp_arg_view(inp), climp_arg_view(mean), climp_arg_view(rstd),
+                                    climp_arg_i32(rows), climp_arg_i32(C));
+    }
     CLIMP_TRY(launch_rows(&p, "layernorm_bwd_dx", rows, 8, a));
     int rpb = 0, nb = climp_colsum_blocks(rows, &rpb);
     size_t half = (size_t)nb * (size_t)C;
@@ -186,6 +199,8 @@ climp_status climp_rmsnorm_forward(climp_ctx *ctx, climp_tview out, climp_tview 
                       climp_arg_i32(rows),
                       climp_arg_i32(C),
                       climp_arg_f32(CLIMP_RMSNORM_EPS)};
+    if (cu_fpga(ctx))
+        return climp_ops_launch_swi(ctx, FPGA_SRC, "rmsnorm_fwd_swi", 7, a);
     return launch_rows(&p, "rmsnorm_fwd", rows, 7, a);
 }
 
@@ -207,6 +222,12 @@ climp_status climp_rmsnorm_backward(climp_ctx *ctx, climp_tview dinp, climp_tvie
     climp_karg a[] = {climp_arg_view(dinp),   climp_arg_view(dout), climp_arg_view(inp),
                       climp_arg_view(weight), climp_arg_view(rstd), climp_arg_i32(rows),
                       climp_arg_i32(C)};
+    if (cu_fpga(ctx)) {
+        CLIMP_TRY(climp_ops_launch_swi(ctx, FPGA_SRC, "rmsnorm_bwd_dx_swi", 7, a));
+        return CLIMP_OPS_LAUNCH_SWI(ctx, FPGA_SRC, "rmsnorm_bwd_w_swi", climp_arg_view(dweight),
+                                    climp_arg_view(dout), climp_arg_view(inp), climp_arg_view(rstd),
+                                    climp_arg_i32(rows), climp_arg_i32(C));
+    }
     CLIMP_TRY(launch_rows(&p, "rmsnorm_bwd_dx", rows, 7, a));
     int rpb = 0, nb = climp_colsum_blocks(rows, &rpb);
     climp_karg b[] = {climp_arg_view(scratch), climp_arg_view(dout), climp_arg_view(inp),
@@ -253,6 +274,8 @@ climp_status climp_gated_rmsnorm_forward(climp_ctx *ctx, climp_tview out, climp_
                       climp_arg_i32(E),
                       climp_arg_i32(G),
                       climp_arg_f32(CLIMP_RMSNORM_EPS)};
+    if (cu_fpga(ctx))
+        return climp_ops_launch_swi(ctx, FPGA_SRC, "gated_rmsnorm_fwd_swi", 11, a);
     return launch_rows(&p, "gated_rmsnorm_fwd", rows * G, 11, a);
 }
 
@@ -288,6 +311,13 @@ climp_status climp_gated_rmsnorm_backward(climp_ctx *ctx, climp_tview dy, int ld
                       climp_arg_i32(ld_y),    climp_arg_view(z),    climp_arg_i32(ld_z),
                       climp_arg_view(weight), climp_arg_view(rstd), climp_arg_i32(rows),
                       climp_arg_i32(E),       climp_arg_i32(G)};
+    if (cu_fpga(ctx)) {
+        CLIMP_TRY(climp_ops_launch_swi(ctx, FPGA_SRC, "gated_rmsnorm_bwd_dx_swi", 14, a));
+        return CLIMP_OPS_LAUNCH_SWI(
+            ctx, FPGA_SRC, "gated_rmsnorm_bwd_w_swi", climp_arg_view(dweight), climp_arg_view(dout),
+            climp_arg_view(y), climp_arg_i32(ld_y), climp_arg_view(z), climp_arg_i32(ld_z),
+            climp_arg_view(rstd), climp_arg_i32(rows), climp_arg_i32(E), climp_arg_i32(G));
+    }
     CLIMP_TRY(launch_rows(&p, "gated_rmsnorm_bwd_dx", rows * G, 14, a));
     int rpb = 0, nb = climp_colsum_blocks(rows, &rpb);
     climp_karg b[] = {climp_arg_view(scratch), climp_arg_view(dout), climp_arg_view(y),

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # CLI end-to-end of the FPGA offline-binary flow on the PoCL device (docs/fpga.md):
 # `climp compile-kernels --kernel-variant fpga` writes a complete binary folder for the tiny
-# preset; a training step then runs from it with the FPGA kernel variants in binary-only mode
+# preset, whose program list holds only FPGA variants (the *_fpga sources and the GEMM's
+# single work-item kernel; no NDRange element-wise, norm, embedding/loss, optimizer, conv or scan
+# program); a training step then runs from it with the FPGA kernel variants in binary-only mode
 # (no "compiled" line, no cache written) with the same loss as a JIT run and, within rounding,
 # the loss and gradient norm of the ordinary kernels; a missing binary gives
 # one clear error naming the kernel source and the device; scripts/fpga/build.sh says so and
@@ -26,6 +28,20 @@ ok test -s "$tmp/bins/manifest.txt"
 ok grep -q "scan_fpga \[NS=" "$tmp/bins/manifest.txt"
 ok grep -q "gemm \[GEMM_KERNEL=4" "$tmp/bins/manifest.txt"
 ok grep -q "conv_fpga" "$tmp/list.tsv"
+# every op family of the step has its single work-item program (one per source: the lanes and
+# partial-sum depth are the only defines), and no NDRange program is requested
+has() { test "$(cut -f2 "$tmp/list.tsv" | grep -cx "$1")" -ge 1; }
+for s in eltwise_fpga norm_fpga embed_loss_fpga optim_fpga conv_fpga scan_fpga gemm; do
+  ok has "$s"
+done
+for s in eltwise norm embed_loss optim conv crossscan scan; do
+  ok test "$(cut -f2 "$tmp/list.tsv" | grep -cx "$s")" -eq 0
+done
+for s in eltwise_fpga norm_fpga embed_loss_fpga optim_fpga; do
+  ok test "$(awk -F'\t' -v s="$s" '$2 == s' "$tmp/list.tsv" | wc -l)" -eq 1
+  ok test "$(awk -F'\t' -v s="$s" '$2 == s { print $3 }' "$tmp/list.tsv")" = "LANES=8 FPGA_II=8"
+done
+ok test "$(awk -F'\t' '$2 == "gemm" && $3 !~ /GEMM_KERNEL=4/' "$tmp/list.tsv" | wc -l)" -eq 0
 ok test "$(cut -f1 "$tmp/list.tsv" | while read -r f; do test -s "$tmp/bins/$f" && echo y; done | wc -l)" \
   -eq "$(wc -l <"$tmp/list.tsv")"
 device=$(sed -n 's/^# device: //p' "$tmp/bins/manifest.txt")

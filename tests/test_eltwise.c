@@ -1,7 +1,9 @@
 /* Tests of the element-wise ops (model/eltwise.h): each device op against its C reference on
  * seeded random data (tiny, awkward and real sizes, views at odd offsets), each C backward against
  * central finite differences of an independent double-precision forward, invalid arguments
- * (specific error, nothing enqueued) and determinism of the column-sum backward. */
+ * (specific error, nothing enqueued) and determinism of the column-sum backward. Then the same
+ * checks (smaller sizes) through a second context with kernel_variant "fpga": the single work-item
+ * kernels of cl_kernels/eltwise_fpga.cl, one launch per op. */
 #define _POSIX_C_SOURCE 200809L
 #include "model/eltwise.h"
 #include "tests/testutil.h"
@@ -358,6 +360,26 @@ static void invalid_checks(climp_ctx *ctx) {
     climp_buffer_destroy(b);
 }
 
+/* The FPGA context runs each op as one single work-item launch (NDRange: body + tail, partials +
+ * final sum), so the counts tell which kernels ran. */
+static void fpga_launch_checks(climp_ctx *f, tu_rng *r) {
+    enum { n = 257, rows = 40, N = 9 };
+    float *x = tu_alloc_rand(r, n + rows * N, -1, 1);
+    climp_buffer *b, *bs;
+    climp_tview v = put(f, &b, x, n + rows * N);
+    CLIMP_CHECK(climp_buffer_create(f, "s", climp_colsum_scratch_floats(rows, N) * 4, &bs));
+    long l0 = climp_ctx_counters(f).launches;
+    CLIMP_CHECK(climp_silu_forward(f, climp_view_sub(v, 0, n), climp_view_sub(v, 0, n), n));
+    CLIMP_CHECK(climp_bias_add_backward(f, climp_view_sub(v, 0, N), climp_buffer_view(bs),
+                                        climp_view_sub(v, n, rows * N), N, rows, N));
+    CLIMP_CHECK(climp_repeat_backward(f, climp_view_sub(v, 0, 3), climp_view_sub(v, n, 3 * 100), 3,
+                                      100, 0));
+    tu_check(climp_ctx_counters(f).launches - l0 == 3, "fpga: one launch per op (%ld)",
+             climp_ctx_counters(f).launches - l0);
+    free(x);
+    climp_buffer_destroy(b), climp_buffer_destroy(bs);
+}
+
 int main(void) {
     tu_rng r;
     tu_rng_seed(&r, 11);
@@ -400,5 +422,36 @@ int main(void) {
     unsetenv("CLIMP_OPS_VARIANT");
     invalid_checks(ctx);
     climp_ctx_close(ctx);
+
+    /* the FPGA single work-item kernels (cl_kernels/eltwise_fpga.cl) on the same device */
+    climp_ctx_options opt = {0};
+    opt.kernel_variant = "fpga";
+    climp_ctx *f = NULL;
+    CLIMP_CHECK(climp_ctx_open(&opt, &f));
+    tu_check(!strcmp(climp_ctx_variant(f), "fpga"), "fpga context selects the fpga variant");
+    fpga_launch_checks(f, &r);
+    const size_t fsizes[] = {1, 7, 257, 4099}; /* shorter than, equal to, past a block of lanes */
+    for (size_t i = 0; i < sizeof UNARY / sizeof UNARY[0]; i++) {
+        for (size_t s = 0; s < sizeof fsizes / sizeof fsizes[0]; s++)
+            unary_dev_checks(f, &UNARY[i], &r, fsizes[s]);
+        unary_sweep_checks(f, &UNARY[i]);
+    }
+    for (size_t s = 0; s < sizeof fsizes / sizeof fsizes[0]; s++)
+        binary_checks(f, &r, fsizes[s]);
+    bias_checks(f, &r, 1, 1, 1);
+    bias_checks(f, &r, 5, 13, 16);
+    bias_checks(f, &r, 300, 97, 101);
+    bias_checks(f, &r, 4099, 3, 5);
+    bias_checks(f, &r, 37, 16, 20); /* whole blocks of lanes */
+    copy_checks(f, &r, 1, 1, 1, 1, 0);
+    copy_checks(f, &r, 7, 5, 9, 23, 0);
+    copy_checks(f, &r, 64, 96, 96, 3 * 96 + 8, 1);
+    copy_checks(f, &r, 9, 12, 13, 12, 1);
+    repeat_checks(f, &r, 1, 1);
+    repeat_checks(f, &r, 6, 3);
+    repeat_checks(f, &r, 24, 64 * 16);
+    repeat_checks(f, &r, 5, 4099);
+    invalid_checks(f);
+    climp_ctx_close(f);
     return tu_finish("test_eltwise");
 }

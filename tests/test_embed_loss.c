@@ -2,7 +2,9 @@
  * (model/embed_loss.h): C references against independent double-precision forwards and central
  * finite differences (the loss w.r.t. img, txt and logit_scale, also through L2 normalisation);
  * device ops against the references (N = 1, 7, 32 and a CLIMP-width batch; bad token ids; zero
- * rows); += semantics; invalid arguments (specific error, nothing enqueued); determinism. */
+ * rows); += semantics; invalid arguments (specific error, nothing enqueued); determinism. Then
+ * the same checks (smaller sizes) through a second context with kernel_variant "fpga": the single
+ * work-item kernels of cl_kernels/embed_loss_fpga.cl. */
 #define _POSIX_C_SOURCE 200809L
 #include "model/eltwise.h"
 #include "model/embed_loss.h"
@@ -337,6 +339,30 @@ static void invalid_checks(climp_ctx *ctx) {
     climp_buffer_destroy(b);
 }
 
+/* The FPGA context: the loss part of the InfoNCE forward is one launch after the GEMM (NDRange:
+ * three), so the count tells which kernels ran. */
+static void fpga_launch_checks(climp_ctx *f, tu_rng *r) {
+    enum { N = 3, D = 4 };
+    float x[2 * N * D], ls = 1.0f;
+    tu_fill(r, x, 2 * N * D, -1, 1);
+    climp_buffer *B[4];
+    climp_tview vx = put(f, &B[0], x, 2 * N * D), vls = put(f, &B[1], &ls, 1);
+    climp_tview vl = zeros(f, &B[2], 1), vw = zeros(f, &B[3], climp_infonce_work_floats(N));
+    climp_tview img = climp_view_sub(vx, 0, N * D), txt = climp_view_sub(vx, N * D, N * D);
+    climp_gemm_desc g = {0};
+    g.trans_b = 1, g.M = N, g.N = N, g.K = D, g.alpha = 1.0f, g.lda = D, g.ldb = D, g.ldc = N;
+    g.batch = 1;
+    long l0 = climp_ctx_counters(f).launches;
+    CLIMP_CHECK(climp_gemm(f, &g, img, txt, vw));
+    long l1 = climp_ctx_counters(f).launches;
+    CLIMP_CHECK(climp_infonce_forward(f, vl, NULL, vw, img, txt, vls, N, D));
+    long l2 = climp_ctx_counters(f).launches;
+    tu_check(l2 - l1 == (l1 - l0) + 1, "fpga infonce forward: the GEMM + 1 launch (%ld, GEMM %ld)",
+             l2 - l1, l1 - l0);
+    for (int i = 0; i < 4; i++)
+        climp_buffer_destroy(B[i]);
+}
+
 int main(void) {
     tu_rng r;
     tu_rng_seed(&r, 5);
@@ -372,5 +398,29 @@ int main(void) {
     unsetenv("CLIMP_OPS_VARIANT");
     invalid_checks(ctx);
     climp_ctx_close(ctx);
+
+    /* the FPGA single work-item kernels (cl_kernels/embed_loss_fpga.cl) on the same device */
+    climp_ctx_options opt = {0};
+    opt.kernel_variant = "fpga";
+    climp_ctx *f = NULL;
+    CLIMP_CHECK(climp_ctx_open(&opt, &f));
+    tu_check(!strcmp(climp_ctx_variant(f), "fpga"), "fpga context selects the fpga variant");
+    fpga_launch_checks(f, &r);
+    embedding_case(f, &r, 1, 1, 1, 0);
+    embedding_case(f, &r, 37, 50, 13, 1);
+    embedding_case(f, &r, 29, 11, 12, 1);
+    embedding_case(f, &r, 45, 20, 96, 0);
+    embedding_case(f, &r, 2 * 77, 264, 768, 1);
+    l2norm_case(f, &r, 1, 1);
+    l2norm_case(f, &r, 7, 5);
+    l2norm_case(f, &r, 33, 97);
+    l2norm_case(f, &r, 33, 768);
+    infonce_case(f, &r, 1, 64, ls0, 1.0f);
+    infonce_case(f, &r, 7, 5, ls0, 1.0f);
+    infonce_case(f, &r, 32, 64, ls0, 1.0f);
+    infonce_case(f, &r, 32, 64, 4.6051702f, 0.5f);
+    infonce_case(f, &r, 37, 96, ls0, 1.0f); /* N not a multiple of the lanes */
+    invalid_checks(f);
+    climp_ctx_close(f);
     return tu_finish("test_embed_loss");
 }

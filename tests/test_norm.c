@@ -2,7 +2,9 @@
  * independent double-precision forward and central finite differences; the device kernels
  * against the references on tiny, real (VMamba-T stage 1, Mamba-130m, Mamba2-130m) and awkward
  * shapes (C = 1, primes, rows = 1, many row blocks) with strided gated inputs; += semantics of the
- * weight gradients; invalid arguments (specific error, nothing enqueued); determinism.
+ * weight gradients; invalid arguments (specific error, nothing enqueued); determinism. Then the
+ * same checks (smaller shapes) through a second context with kernel_variant "fpga": the single
+ * work-item kernels of cl_kernels/norm_fpga.cl.
  * CLIMP_NORM_TIMING=1 prints device vs C reference time and GB/s for the model shapes. */
 #define _POSIX_C_SOURCE 200809L
 #include "model/eltwise.h"
@@ -369,6 +371,28 @@ static void invalid_checks(climp_ctx *ctx) {
     climp_buffer_destroy(b);
 }
 
+/* The FPGA context: a forward is one launch, a backward two (dx, weight sums), where the NDRange
+ * ops take 1 and 4 (dx, partials, two final sums), so the count tells which kernels ran. */
+static void fpga_launch_checks(climp_ctx *f) {
+    enum { R = 20, C = 5 };
+    climp_buffer *b;
+    CLIMP_CHECK(
+        climp_buffer_create(f, "t", (6 * R * C + climp_layernorm_scratch_floats(R, C)) * 4, &b));
+    CLIMP_CHECK(climp_buffer_fill_zero(f, b, 0, climp_buffer_bytes(b)));
+    climp_tview v = climp_buffer_view(b);
+    climp_tview x = climp_view_sub(v, 0, R * C), dy = climp_view_sub(v, R * C, R * C);
+    climp_tview dx = climp_view_sub(v, 2 * R * C, R * C), w = climp_view_sub(v, 3 * R * C, C);
+    climp_tview dw = climp_view_sub(v, 4 * R * C, C), db = climp_view_sub(v, 4 * R * C + C, C);
+    climp_tview mean = climp_view_sub(v, 5 * R * C, R), rstd = climp_view_sub(v, 5 * R * C + R, R);
+    climp_tview sc = climp_view_sub(v, 6 * R * C, climp_layernorm_scratch_floats(R, C));
+    long l0 = climp_ctx_counters(f).launches;
+    CLIMP_CHECK(climp_layernorm_forward(f, dx, mean, rstd, x, w, w, R, C));
+    CLIMP_CHECK(climp_layernorm_backward(f, dx, dw, db, sc, dy, x, w, mean, rstd, R, C));
+    tu_check(climp_ctx_counters(f).launches - l0 == 3, "fpga layernorm: 1 + 2 launches (%ld)",
+             climp_ctx_counters(f).launches - l0);
+    climp_buffer_destroy(b);
+}
+
 /* ------------------------------------------------------------------ timing */
 static double time_dev(climp_ctx *ctx, int which, climp_tview *v, int R, int C, int iters) {
     double t0 = 0;
@@ -479,5 +503,33 @@ int main(void) {
     unsetenv("CLIMP_OPS_VARIANT");
     invalid_checks(ctx);
     climp_ctx_close(ctx);
+
+    /* the FPGA single work-item kernels (cl_kernels/norm_fpga.cl) on the same device */
+    climp_ctx_options opt = {0};
+    opt.kernel_variant = "fpga";
+    climp_ctx *f = NULL;
+    CLIMP_CHECK(climp_ctx_open(&opt, &f));
+    tu_check(!strcmp(climp_ctx_variant(f), "fpga"), "fpga context selects the fpga variant");
+    fpga_launch_checks(f);
+    tu_rng_seed(&rng, 10);
+    layernorm_case(f, &rng, 1, 1);
+    layernorm_case(f, &rng, 3, 7);
+    layernorm_case(f, &rng, 33, 1);
+    layernorm_case(f, &rng, 5, 97);
+    layernorm_case(f, &rng, 4111, 13); /* many rows, a ragged block of lanes */
+    layernorm_case(f, &rng, 67, 40);   /* whole blocks of lanes */
+    layernorm_case(f, &rng, 2 * 64, 96);
+    rmsnorm_case(f, &rng, 1, 1);
+    rmsnorm_case(f, &rng, 67, 20);
+    rmsnorm_case(f, &rng, 7, 97);
+    rmsnorm_case(f, &rng, 300, 1);
+    rmsnorm_case(f, &rng, 16, 768);
+    gated_case(f, &rng, 1, 1, 1, 1, 1, 0);
+    gated_case(f, &rng, 5, 12, 3, 12, 40, 7);
+    gated_case(f, &rng, 9, 97, 1, 101, 97, 0);
+    gated_case(f, &rng, 33, 256, 8, 260, 700, 100);
+    gated_case(f, &rng, 8, 1536, 1, 1536, 3352, 0);
+    invalid_checks(f);
+    climp_ctx_close(f);
     return tu_finish("test_norm");
 }

@@ -2,7 +2,9 @@
  * hand-computed (double) 3-step sequence with decayed, non-decayed and untouched ranges and a
  * clipping grad_scale; the device update against the reference; segment merging (launch count);
  * the gradient norm against a double sum at awkward sizes; invalid arguments (specific error,
- * nothing enqueued); determinism. CLIMP_NORM_TIMING=1 times AdamW over 10M floats. */
+ * nothing enqueued); determinism. Then the same checks through a second context with
+ * kernel_variant "fpga" (the single work-item kernels of cl_kernels/optim_fpga.cl).
+ * CLIMP_NORM_TIMING=1 times AdamW over 10M floats. */
 #define _POSIX_C_SOURCE 200809L
 #include "model/eltwise.h"
 #include "model/optim.h"
@@ -228,6 +230,23 @@ static void timing(climp_ctx *ctx, tu_rng *r) {
     free(p), free(g), free(m), free(v);
 }
 
+/* The FPGA context updates a run of 300 floats in one launch (NDRange: body + tail). */
+static void fpga_launch_check(climp_ctx *f, tu_rng *r) {
+    enum { n = 300 };
+    float x[4 * n];
+    tu_fill(r, x, 4 * n, 0, 1);
+    climp_buffer *b;
+    climp_tview v = put(f, &b, x, 4 * n);
+    climp_adamw_segment seg = {0, n, 1};
+    climp_adamw_hparams hp = {1e-3, 0.9, 0.98, 1e-6, 0.1, 1, 1.0f};
+    long l0 = climp_ctx_counters(f).launches;
+    CLIMP_CHECK(climp_adamw_update(f, climp_view_sub(v, 0, n), climp_view_sub(v, n, n),
+                                   climp_view_sub(v, 2 * n, n), climp_view_sub(v, 3 * n, n), &seg,
+                                   1, &hp));
+    tu_check(climp_ctx_counters(f).launches - l0 == 1, "fpga adamw: one launch per run");
+    climp_buffer_destroy(b);
+}
+
 int main(void) {
     tu_rng r;
     tu_rng_seed(&r, 3);
@@ -253,5 +272,22 @@ int main(void) {
     unsetenv("CLIMP_OPS_VARIANT");
     invalid_checks(ctx);
     climp_ctx_close(ctx);
+
+    /* the FPGA single work-item kernels (cl_kernels/optim_fpga.cl) on the same device: one
+     * launch per merged run (adamw_sequence checks 4), one for the norm */
+    climp_ctx_options opt = {0};
+    opt.kernel_variant = "fpga";
+    climp_ctx *f = NULL;
+    CLIMP_CHECK(climp_ctx_open(&opt, &f));
+    tu_check(!strcmp(climp_ctx_variant(f), "fpga"), "fpga context selects the fpga variant");
+    fpga_launch_check(f, &r);
+    adamw_sequence(f, &r);
+    adamw_large(f, &r, 1);
+    adamw_large(f, &r, 1000);
+    adamw_large(f, &r, 300007);
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        grad_norm_case(f, &r, sizes[i]);
+    invalid_checks(f);
+    climp_ctx_close(f);
     return tu_finish("test_optim");
 }
