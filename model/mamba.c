@@ -1,7 +1,10 @@
 /* Mamba-1 and Mamba-2 LM backbones as the text tower (pre-norm residual stream, RMSNorm,
  * norm_f), pooled at the last real token, projected and L2-normalised; forward and backward.
- * architecture.md §1 (Mamba-1), §3 (Mamba-2, run on the Mamba-1 scan with per-head values
- * repeated per channel, §3.2), §5.1 (pooling).
+ * architecture.md §1 (Mamba-1), §3 (Mamba-2), §5.1 (pooling). Mamba-2's SSM runs as the chunked
+ * SSD (model/ssd.h: per-head scalar A, 3-6x faster than the scan on PoCL at mamba2-130m shapes)
+ * or, for the FPGA kernel variant and when the tuning key "mamba2.ssd" is 0 (the default on
+ * GPUs and accelerators, where the SSD kernels are untuned), on the Mamba-1 scan with per-head
+ * values repeated per channel (§3.2). Both give the same math; tests/test_ssd.c proves it.
  *
  * Legend: B captions, L padded length (right padding: causal, so pads never reach real tokens),
  * D d_model, E inner width, N d_state, R dt rank, K conv width, H heads, P head dim, G groups,
@@ -14,6 +17,7 @@
 #include "model/model_internal.h"
 #include "model/norm.h"
 #include "model/scan.h"
+#include "model/ssd.h"
 
 #include <string.h>
 
@@ -56,6 +60,37 @@ static climp_scan_shape text_scan_shape(const climp_text_config *c, int B, int L
         s.bc_stride_g = (size_t)N;
     }
     s.bc_stride_b = s.bc_stride_l * L;
+    return s;
+}
+
+/* Whether Mamba-2 layers use the chunked SSD (else the per-channel scan). */
+static int use_ssd(climp_model *m) {
+    if (!strcmp(climp_ctx_variant(m->ctx), "fpga")) return 0;
+    return climp_tune_int(m->ctx, "mamba2.ssd", climp_ctx_info(m->ctx)->is_cpu) != 0;
+}
+
+/* The SSD shape of a Mamba-2 layer: x, B, C are column slices of the conv output u (B, L, cd),
+ * dt_raw the last H columns of in_proj's output (B, L, dip). */
+static climp_ssd_shape text_ssd_shape(const climp_text_config *c, int B, int L) {
+    climp_ssd_shape s;
+    memset(&s, 0, sizeof(s));
+    int E = climp_text_inner(c), N = c->d_state, G = c->ngroups, H = climp_text_nheads(c);
+    int cd = E + 2 * G * N, dip = 2 * E + 2 * G * N + H;
+    s.B = B;
+    s.L = L;
+    s.H = H;
+    s.P = c->headdim;
+    s.N = N;
+    s.G = G;
+    s.ld_x = cd;
+    s.ld_dt = dip;
+    s.ld_y = E;
+    s.bc_stride_l = (size_t)cd;
+    s.bc_stride_g = (size_t)N;
+    s.bc_stride_b = (size_t)cd * L;
+    s.ld_dy = E;
+    s.ld_dx = cd;
+    s.ld_ddt = dip;
     return s;
 }
 
@@ -126,26 +161,44 @@ static climp_status layer_forward(climp_model *m, mamba_tape *t, climp_tview r, 
                                            c->d_conv));
         CLIMP_TRY(mdl_alloc(m, (size_t)rows * cd, &t->u));
         RUN(m, climp_silu_forward(m->ctx, t->u, t->xc, (size_t)rows * cd));
-        CLIMP_TRY(mdl_alloc(m, (size_t)rows * E, &t->dt));
-        CLIMP_TRY(mdl_alloc(m, climp_scan_states_size(&ss), &t->states));
-        CLIMP_TRY(mdl_alloc(m, (size_t)rows * E, &t->y));
-        CLIMP_TRY(mdl_alloc(m, (size_t)rows * G, &t->gs));
-        CLIMP_TRY(mdl_alloc(m, (size_t)rows * E, &t->yg));
-        size_t mk = climp_arena_mark(m->arena);
-        climp_tview dth, A, Dx, bias;
-        CLIMP_TRY(mdl_alloc(m, (size_t)rows * H, &dth));
-        RUN(m, climp_copy_cols(m->ctx, dth, H,
-                               climp_view_sub(t->xz, 2 * E + 2 * G * N, t->xz.n - 2 * E - 2 * G * N),
-                               dip, rows, H, 0));
-        RUN(m, climp_repeat_forward(m->ctx, t->dt, dth, rows * H, P));
-        CLIMP_TRY(m2_expand(m, b, &A, &Dx, &bias));
-        RUN(m, climp_scan_forward(m->ctx, &ss, t->u, t->dt, A,
-                                  climp_view_sub(t->u, E, t->u.n - E),
-                                  climp_view_sub(t->u, E + G * N, t->u.n - E - G * N), Dx, bias,
-                                  (climp_tview){0}, t->y, t->states));
-        RUN(m, climp_gated_rmsnorm_forward(m->ctx, t->yg, t->gs, t->y, E, t->xz, dip,
-                                           mdl_p(m, "%s.mixer.norm.weight", b), rows, E, G));
-        climp_arena_reset(m->arena, mk);
+        if (use_ssd(m)) {
+            climp_ssd_shape qs = text_ssd_shape(c, B, L);
+            size_t o = (size_t)dip - H;
+            t->dt = (climp_tview){0};
+            CLIMP_TRY(mdl_alloc(m, climp_ssd_states_size(&qs), &t->states));
+            CLIMP_TRY(mdl_alloc(m, (size_t)rows * E, &t->y));
+            CLIMP_TRY(mdl_alloc(m, (size_t)rows * G, &t->gs));
+            CLIMP_TRY(mdl_alloc(m, (size_t)rows * E, &t->yg));
+            RUN(m, climp_ssd_forward(m->ctx, &qs, t->u, climp_view_sub(t->xz, o, t->xz.n - o),
+                                     mdl_p(m, "%s.mixer.A_log", b),
+                                     climp_view_sub(t->u, E, t->u.n - E),
+                                     climp_view_sub(t->u, E + G * N, t->u.n - E - G * N),
+                                     mdl_p(m, "%s.mixer.D", b), mdl_p(m, "%s.mixer.dt_bias", b),
+                                     t->y, t->states));
+            RUN(m, climp_gated_rmsnorm_forward(m->ctx, t->yg, t->gs, t->y, E, t->xz, dip,
+                                               mdl_p(m, "%s.mixer.norm.weight", b), rows, E, G));
+        } else {
+            CLIMP_TRY(mdl_alloc(m, (size_t)rows * E, &t->dt));
+            CLIMP_TRY(mdl_alloc(m, climp_scan_states_size(&ss), &t->states));
+            CLIMP_TRY(mdl_alloc(m, (size_t)rows * E, &t->y));
+            CLIMP_TRY(mdl_alloc(m, (size_t)rows * G, &t->gs));
+            CLIMP_TRY(mdl_alloc(m, (size_t)rows * E, &t->yg));
+            size_t mk = climp_arena_mark(m->arena);
+            climp_tview dth, A, Dx, bias;
+            CLIMP_TRY(mdl_alloc(m, (size_t)rows * H, &dth));
+            size_t o = (size_t)dip - H;
+            RUN(m, climp_copy_cols(m->ctx, dth, H, climp_view_sub(t->xz, o, t->xz.n - o), dip,
+                                   rows, H, 0));
+            RUN(m, climp_repeat_forward(m->ctx, t->dt, dth, rows * H, P));
+            CLIMP_TRY(m2_expand(m, b, &A, &Dx, &bias));
+            RUN(m, climp_scan_forward(m->ctx, &ss, t->u, t->dt, A,
+                                      climp_view_sub(t->u, E, t->u.n - E),
+                                      climp_view_sub(t->u, E + G * N, t->u.n - E - G * N), Dx, bias,
+                                      (climp_tview){0}, t->y, t->states));
+            RUN(m, climp_gated_rmsnorm_forward(m->ctx, t->yg, t->gs, t->y, E, t->xz, dip,
+                                               mdl_p(m, "%s.mixer.norm.weight", b), rows, E, G));
+            climp_arena_reset(m->arena, mk);
+        }
         mix = t->yg;
     }
     climp_tview rn = r;
@@ -177,9 +230,9 @@ static climp_status layer_backward(climp_model *m, mamba_tape *t, climp_tview dr
                              (climp_tview){0}, dr,
                              c->arch == CLIMP_TEXT_MAMBA1 ? t->y : t->yg, E,
                              mdl_p(m, "%s.mixer.out_proj.weight", b), rows, D, E));
-    CLIMP_TRY(mdl_alloc(m, climp_scan_bwd_scratch_size(&ss), &scratch));
     int in_w;
     if (c->arch == CLIMP_TEXT_MAMBA1) {
+        CLIMP_TRY(mdl_alloc(m, climp_scan_bwd_scratch_size(&ss), &scratch));
         int XD = R + 2 * N;
         in_w = 2 * E;
         climp_tview du, ddt, dxdbl, cs;
@@ -225,30 +278,48 @@ static climp_status layer_backward(climp_model *m, mamba_tape *t, climp_tview dr
                                             mdl_g(m, "%s.mixer.norm.weight", b), gsc, dmix, t->y,
                                             E, t->xz, dip, mdl_p(m, "%s.mixer.norm.weight", b),
                                             t->gs, rows, E, G));
-        CLIMP_TRY(m2_expand(m, b, &A, &Dx, &bias));
-        CLIMP_TRY(mdl_alloc(m, (size_t)E * N, &dA));
-        CLIMP_TRY(mdl_alloc(m, (size_t)E, &dD));
-        CLIMP_TRY(mdl_alloc(m, (size_t)E, &dbias));
-        RUN(m, climp_view_zero(m->ctx, dA));
-        RUN(m, climp_view_zero(m->ctx, dD));
-        RUN(m, climp_view_zero(m->ctx, dbias));
         CLIMP_TRY(mdl_alloc(m, (size_t)rows * cd, &du));
-        CLIMP_TRY(mdl_alloc(m, (size_t)rows * E, &ddt));
-        RUN(m, climp_scan_backward(m->ctx, &ss, t->u, t->dt, A,
-                                   climp_view_sub(t->u, E, t->u.n - E),
-                                   climp_view_sub(t->u, E + G * N, t->u.n - E - G * N), Dx, bias,
-                                   (climp_tview){0}, t->states, dy, scratch, du, ddt, dA,
-                                   climp_view_sub(du, E, du.n - E),
-                                   climp_view_sub(du, E + G * N, du.n - E - G * N), dD, dbias,
-                                   (climp_tview){0}));
-        RUN(m, climp_repeat_backward(m->ctx, mdl_g(m, "%s.mixer.A_log", b), dA, H, P * N, 1));
-        RUN(m, climp_repeat_backward(m->ctx, mdl_g(m, "%s.mixer.D", b), dD, H, P, 1));
-        RUN(m, climp_repeat_backward(m->ctx, mdl_g(m, "%s.mixer.dt_bias", b), dbias, H, P, 1));
-        CLIMP_TRY(mdl_alloc(m, (size_t)rows * H, &dth));
-        RUN(m, climp_repeat_backward(m->ctx, dth, ddt, rows * H, P, 0));
-        RUN(m, climp_copy_cols(m->ctx, climp_view_sub(dxz, 2 * E + 2 * G * N,
-                                                      dxz.n - 2 * E - 2 * G * N),
-                               dip, dth, H, rows, H, 0));
+        if (use_ssd(m)) {
+            climp_ssd_shape qs = text_ssd_shape(c, B, L);
+            size_t o = (size_t)dip - H;
+            CLIMP_TRY(mdl_alloc(m, climp_ssd_bwd_scratch_size(&qs), &scratch));
+            RUN(m, climp_ssd_backward(m->ctx, &qs, t->u, climp_view_sub(t->xz, o, t->xz.n - o),
+                                      mdl_p(m, "%s.mixer.A_log", b),
+                                      climp_view_sub(t->u, E, t->u.n - E),
+                                      climp_view_sub(t->u, E + G * N, t->u.n - E - G * N),
+                                      mdl_p(m, "%s.mixer.D", b),
+                                      mdl_p(m, "%s.mixer.dt_bias", b), t->states, dy, scratch, du,
+                                      climp_view_sub(dxz, o, dxz.n - o),
+                                      mdl_g(m, "%s.mixer.A_log", b),
+                                      climp_view_sub(du, E, du.n - E),
+                                      climp_view_sub(du, E + G * N, du.n - E - G * N),
+                                      mdl_g(m, "%s.mixer.D", b), mdl_g(m, "%s.mixer.dt_bias", b)));
+        } else {
+            CLIMP_TRY(mdl_alloc(m, climp_scan_bwd_scratch_size(&ss), &scratch));
+            CLIMP_TRY(m2_expand(m, b, &A, &Dx, &bias));
+            CLIMP_TRY(mdl_alloc(m, (size_t)E * N, &dA));
+            CLIMP_TRY(mdl_alloc(m, (size_t)E, &dD));
+            CLIMP_TRY(mdl_alloc(m, (size_t)E, &dbias));
+            RUN(m, climp_view_zero(m->ctx, dA));
+            RUN(m, climp_view_zero(m->ctx, dD));
+            RUN(m, climp_view_zero(m->ctx, dbias));
+            CLIMP_TRY(mdl_alloc(m, (size_t)rows * E, &ddt));
+            RUN(m, climp_scan_backward(m->ctx, &ss, t->u, t->dt, A,
+                                       climp_view_sub(t->u, E, t->u.n - E),
+                                       climp_view_sub(t->u, E + G * N, t->u.n - E - G * N), Dx,
+                                       bias, (climp_tview){0}, t->states, dy, scratch, du, ddt, dA,
+                                       climp_view_sub(du, E, du.n - E),
+                                       climp_view_sub(du, E + G * N, du.n - E - G * N), dD, dbias,
+                                       (climp_tview){0}));
+            RUN(m, climp_repeat_backward(m->ctx, mdl_g(m, "%s.mixer.A_log", b), dA, H, P * N, 1));
+            RUN(m, climp_repeat_backward(m->ctx, mdl_g(m, "%s.mixer.D", b), dD, H, P, 1));
+            RUN(m, climp_repeat_backward(m->ctx, mdl_g(m, "%s.mixer.dt_bias", b), dbias, H, P, 1));
+            CLIMP_TRY(mdl_alloc(m, (size_t)rows * H, &dth));
+            RUN(m, climp_repeat_backward(m->ctx, dth, ddt, rows * H, P, 0));
+            RUN(m, climp_copy_cols(m->ctx, climp_view_sub(dxz, 2 * E + 2 * G * N,
+                                                          dxz.n - 2 * E - 2 * G * N),
+                                   dip, dth, H, rows, H, 0));
+        }
         climp_tview dxc;
         CLIMP_TRY(mdl_alloc(m, (size_t)rows * cd, &dxc));
         RUN(m, climp_silu_backward(m->ctx, dxc, du, t->xc, (size_t)rows * cd));

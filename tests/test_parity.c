@@ -1,6 +1,7 @@
 /* Whole-model parity with the PyTorch reference (tests/reference): for each fixture, the OpenCL
  * forward gives the fixture's embeddings (1e-4 relative, max-norm) and loss (1e-5 relative), and
  * the backward gives every parameter gradient (1e-3 relative, max-norm per tensor). */
+#define _POSIX_C_SOURCE 200809L
 #include "tests/testutil.h"
 #include "model/climp_model.h"
 #include "model/safetensors.h"
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static float *read_all(const climp_st_file *f, const char *name, size_t *n) {
     const climp_st_tensor *t = climp_st_find(f, name);
@@ -165,6 +167,26 @@ int main(void) {
     run_fixture(ctx, "tests/fixtures/climp_mamba1_tiny.safetensors");
     run_fixture(ctx, "tests/fixtures/climp_mamba2_tiny.safetensors");
     run_fixture(ctx, "tests/fixtures/vmamba_odd.safetensors");
+    /* Mamba-2 runs on the chunked SSD on CPU devices; the per-channel scan path (FPGA variant,
+     * GPUs) must match PyTorch too: force it with a tuning table ("mamba2.ssd": 0). */
+    char tpath[] = "/tmp/climp-parity-tuneXXXXXX";
+    int fd = mkstemp(tpath);
+    tu_check(fd >= 0, "tuning file");
+    if (fd >= 0) {
+        FILE *tf = fdopen(fd, "w");
+        fprintf(tf, "{\"version\": 1, \"devices\": [{\"device\": \"%s\", \"driver\": \"\", "
+                    "\"values\": {\"mamba2.ssd\": 0}}]}\n",
+                climp_ctx_info(ctx)->name);
+        fclose(tf);
+        setenv("CLIMP_TUNING_FILE", tpath, 1);
+        climp_ctx *ctx2 = tu_open_ctx();
+        tu_check(climp_tune_int(ctx2, "mamba2.ssd", 1) == 0, "tuning table read");
+        printf("Mamba-2 on the per-channel scan:\n");
+        run_fixture(ctx2, "tests/fixtures/climp_mamba2_tiny.safetensors");
+        climp_ctx_close(ctx2);
+        unsetenv("CLIMP_TUNING_FILE");
+        unlink(tpath);
+    }
     climp_ctx_close(ctx);
     return tu_finish("test_parity");
 }
