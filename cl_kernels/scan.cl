@@ -24,7 +24,8 @@
  *     of wg consecutive channels; dBm/dCm summed over the work-group in local memory (red:
  *     2*CHUNKMAX*wg floats), block j = r / wg. Local size (wg, 1, 1).
  *   scan_carry: dim0 = (b*Dc + c)*N + n; sequential over chunks.
- *   scan_bwd_reduce_bc: dim0 = ((b-b0)*nt + token of the slab)*G*N + g*N + n; sums blocks j.
+ *   scan_bwd_reduce_bc: dim0 = ((b-b0)*nt + token of the slab)*G*nq + g*nq + q, n = 16q..16q+15
+ *     (nq = ceil(N/16)); sums blocks j.
  *   scan_bwd_reduce_params: dim0 = c*N + n; sums (b, k) in order; n == 0 also does dD, dbias.
  *   These three take any local size (the host uses a fixed one so drivers that specialise
  *   kernels per local size, like PoCL, compile them once).
@@ -62,24 +63,20 @@ typedef CAT(int, CB) ivec;
 #define AS_IVEC(x) CAT(as_int, CB)(x)
 #endif
 
-/* exp for the hot loops (exp(delta A) per token, channel and state): Cody-Waite reduction and
- * the Cephes polynomial, < 1 ulp on [-87.3, 88.7] (checked against double over [-100, 100]);
- * NaN -> NaN, +inf / x > 88.72 -> inf, x < -87.34 -> 0 (no denormal results). Several times
- * faster than the vector exp of some CPU drivers (PoCL 3.1). Plain expressions, no fast-math. */
-static vec exp_v(vec x) {
-    vec xc = x < -87.33654f ? -87.33654f : x;
-    xc = xc > 88.72283f ? 88.72283f : xc;
-    const vec k = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* rint */
+/* exp(x) for x <= 0 (every exp of the hot loops has a non-positive argument: delta A, -|v|):
+ * Cody-Waite reduction and the Cephes polynomial, < 1 ulp on [-87.3, 0] (checked against double);
+ * x < -87.34 -> 0 (no denormal results), NaN -> NaN. Several times faster than the vector exp of
+ * some CPU drivers (PoCL 3.1). Plain expressions, no fast-math. */
+static vec exp_neg_v(vec x) {
+    const vec xc = x < -87.33654f ? -87.33654f : x;
+    const vec k = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* rint, >= -126 */
     vec r = xc - k * 0.693145751953125f;
     r = r - k * 1.428606765330187045e-06f;
     vec p = (((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r +
              4.1665795894e-2f) * r + 1.6666665459e-1f;
     p = ((p * r + 5.0000001201e-1f) * r) * r + r + 1.0f;
-    const ivec ki = AS_IVEC(k + 12582912.0f) - 0x4B400000, kh = ki >> 1; /* 2^k in two halves */
-    vec y = p * AS_VEC((kh + 127) << 23) * AS_VEC((ki - kh + 127) << 23);
-    y = x < -87.33654f ? 0.0f : y;
-    y = x > 88.72283f ? INFINITY : y;
-    return x != x ? x : y;
+    const vec y = p * AS_VEC((AS_IVEC(k + 12582912.0f) - 0x4B400000 + 127) << 23); /* p 2^k */
+    return x < -87.33654f ? 0.0f : y;
 }
 
 /* CB floats p[o + i*stride], lanes i >= nc read as 0. */
@@ -112,8 +109,34 @@ static float hsum(vec v) { return CAT(H, CB)(v); } /* lanes summed as a fixed tr
 static void load_A(vec *Av, global const float *A_log, ulong o, int N, int nc) {
     for (int n = 0; n < N; n++) Av[n] = -exp(ldv_s(A_log, o + n, N, nc));
 }
-static vec softplus_v(vec v) { return v <= 20.0f ? log1p(exp(v)) : v; }
-static vec sigmoid_v(vec v) { return 1.0f / (1.0f + exp(-v)); }
+/* log1p(x) for x in [0, 1] (Cephes logf polynomial on 1 + f, f in [sqrt(1/2) - 1, sqrt(2) - 1],
+ * f = x or (x - 1) / 2 with exponent 1; < 2 ulp). */
+static vec log1p01_v(vec x) {
+    const ivec hi = x > 0.41421356f;
+    const vec e = hi ? 1.0f : 0.0f, f = hi ? 0.5f * (x - 1.0f) : x, zz = f * f;
+    vec p = (((((((7.0376836292e-2f * f - 1.1514610310e-1f) * f + 1.1676998740e-1f) * f -
+                 1.2420140846e-1f) * f + 1.4249322787e-1f) * f - 1.6668057665e-1f) * f +
+              2.0000714765e-1f) * f - 2.4999993993e-1f) * f + 3.3333331174e-1f;
+    p = f * zz * p - 2.12194440e-4f * e - 0.5f * zz;
+    return (f + p) + 0.693359375f * e;
+}
+/* softplus(v) = v <= 20 ? log1p(exp(v)) : v, as max(v, 0) + log1p(e), e = exp(-|v|) (< 3 ulp);
+ * *sig = its derivative as the backward uses it: sigmoid(v) = (v >= 0 ? 1 : e) / (1 + e) for
+ * v <= 20, else 1. */
+static vec softplus_sig_v(vec v, vec *sig) {
+    const vec e = exp_neg_v(-fabs(v)), r = fmax(v, 0.0f) + log1p01_v(e);
+    *sig = v <= 20.0f ? (v >= 0.0f ? 1.0f : e) / (1.0f + e) : 1.0f;
+    return v <= 20.0f ? r : v;
+}
+static vec softplus_v(vec v) {
+    const vec r = fmax(v, 0.0f) + log1p01_v(exp_neg_v(-fabs(v)));
+    return v <= 20.0f ? r : v;
+}
+/* 1 / (1 + exp(-v)) from e = exp(-|v|) */
+static vec sigmoid_v(vec v) {
+    const vec e = exp_neg_v(-fabs(v));
+    return (v >= 0.0f ? 1.0f : e) / (1.0f + e);
+}
 
 #define TOK_ARGS                                                                              \
     const int B, const int L, const int Dc, const int N, const int G, const int nblk,         \
@@ -156,7 +179,7 @@ kernel void scan_fwd(TOK_ARGS, global float *out, const ulong out_off, const int
             const vec du = dl * uv;
             vec y = 0.0f;
             for (int n = 0; n < N; n++) {
-                s[n] = exp_v(dl * Av[n]) * s[n] + du * Bm[B_off + bc + n];
+                s[n] = exp_neg_v(dl * Av[n]) * s[n] + du * Bm[B_off + bc + n];
                 y += Cm[C_off + bc + n] * s[n];
             }
             sdl += dl;
@@ -216,7 +239,7 @@ kernel void scan_bwd_adj(TOK_ARGS, global const float *dout, const ulong dout_of
             const vec zv = ldv(z, z_off + tk * ld_z + c0, nc);
             dy *= zv * sigmoid_v(zv);
         }
-        for (int n = 0; n < N; n++) gq[n] = exp_v(dl * Av[n]) * (gq[n] + dy * Cm[C_off + bc + n]);
+        for (int n = 0; n < N; n++) gq[n] = exp_neg_v(dl * Av[n]) * (gq[n] + dy * Cm[C_off + bc + n]);
     }
     const ulong qb = q_off + (((ulong)b * K + k - 1) * Dc + c0) * N;
     for (int n = 0; n < N; n++) stv_s(q, qb + n, N, gq[n], nc);
@@ -247,7 +270,7 @@ static void bwd_body(BWD_ARGS, const int g, const int j, const int c0, const int
                      local float *red, const int wg) {
     const int K = (L + chunk - 1) / chunk, b = b0 + get_global_id(2);
     vec dlv[CHUNKMAX], duv[CHUNKMAX], dyv[CHUNKMAX], yv[CHUNKMAX], Sv[CHUNKMAX], Abv[CHUNKMAX],
-        Pv[CHUNKMAX], Qv[CHUNKMAX], gq[NMAX], Av[NMAX];
+        Pv[CHUNKMAX], Qv[CHUNKMAX], sgv[CHUNKMAX], dzf[CHUNKMAX], gq[NMAX], Av[NMAX];
     load_A(Av, A_log, A_off + (ulong)c0 * N, N, nc);
     const vec Dv = ldv(D, D_off + c0, nc), bv = ldv(bias, bias_off + c0, nc);
     const int kb = seq ? k0 : k0 + (int)get_global_id(1), ke = seq ? k0 + kc : kb + 1;
@@ -263,11 +286,13 @@ static void bwd_body(BWD_ARGS, const int g, const int j, const int c0, const int
         for (int i = 0; i < nn; i++) {
             const ulong tk = (ulong)b * L + t0 + i;
             const vec uv = ldv(u, u_off + tk * ld_u + c0, nc);
-            const vec dl = softplus_v(ldv(dt, dt_off + tk * ld_dt + c0, nc) + bv);
-            vec dy = ldv(dout, dout_off + tk * ld_dout + c0, nc);
-            if (has_z) {
-                const vec zv = ldv(z, z_off + tk * ld_z + c0, nc);
-                dy *= zv * sigmoid_v(zv);
+            const vec dl = softplus_sig_v(ldv(dt, dt_off + tk * ld_dt + c0, nc) + bv, &sgv[i]);
+            const vec dov = ldv(dout, dout_off + tk * ld_dout + c0, nc);
+            vec dy = dov;
+            if (has_z) { /* dz = dout y sig(z) (1 + z (1 - sig(z))): all but y kept in dzf */
+                const vec zv = ldv(z, z_off + tk * ld_z + c0, nc), sg = sigmoid_v(zv);
+                dy *= zv * sg;
+                dzf[i] = dov * sg * (1.0f + zv * (1.0f - sg));
             }
             dlv[i] = dl;
             duv[i] = dl * uv;
@@ -283,7 +308,7 @@ static void bwd_body(BWD_ARGS, const int g, const int j, const int c0, const int
             vec s = s0;
             for (int i = 0; i < nn; i++) {
                 const ulong bc = b * sb + (ulong)(t0 + i) * sl + g * sg + n;
-                const vec a = exp_v(dlv[i] * An);
+                const vec a = exp_neg_v(dlv[i] * An);
                 s = a * s + duv[i] * Bm[B_off + bc];
                 Sv[i] = s;
                 Abv[i] = a;
@@ -328,17 +353,12 @@ static void bwd_body(BWD_ARGS, const int g, const int j, const int c0, const int
         for (int i = 0; i < nn; i++) {
             const ulong tk = (ulong)b * L + t0 + i;
             const vec uv = ldv(u, u_off + tk * ld_u + c0, nc);
-            const vec v = ldv(dt, dt_off + tk * ld_dt + c0, nc) + bv;
-            const vec dd = uv * Pv[i] + Qv[i];
-            const vec ddr = v <= 20.0f ? dd * sigmoid_v(v) : dd;
+            const vec ddr = (uv * Pv[i] + Qv[i]) * sgv[i];
             stv(du, du_off + tk * ld_du + c0, Dv * dyv[i] + dlv[i] * Pv[i], nc);
             stv(ddt, ddt_off + tk * ld_ddt + c0, ddr, nc);
             dbp += ddr;
-            if (has_z) {
-                const vec zv = ldv(z, z_off + tk * ld_z + c0, nc), sg = sigmoid_v(zv);
-                const vec dov = ldv(dout, dout_off + tk * ld_dout + c0, nc);
-                stv(dz, dz_off + tk * ld_dz + c0, dov * yv[i] * sg * (1.0f + zv * (1.0f - sg)), nc);
-            }
+            if (has_z)
+                stv(dz, dz_off + tk * ld_dz + c0, dzf[i] * yv[i], nc);
         }
         stv(pdd, pdd_off + ((ulong)b * K + k) * Dc + c0, dDp, nc);
         stv(pdb, pdb_off + ((ulong)b * K + k) * Dc + c0, dbp, nc);
@@ -365,25 +385,40 @@ kernel void scan_bwd_wg(BWD_ARGS, local float *red) {
 }
 #endif
 
-/* dBm[b, t, g, n] = sum_j pB[b, t - slab0, g, j, n] (and dCm), j in order. */
+/* dBm[b, t, g, n] = sum_j pB[b, g, j, t - slab0, n] (and dCm), j in order. One work-item per
+ * (b, token, g, 16 consecutive n): whole vectors per block j, so that a work-item's nblk strided
+ * reads cover 16 floats each (one work-item per float walked nblk pages per float). */
 kernel void scan_bwd_reduce_bc(const int nb, const int b0, const int N, const int G,
                                const int nblk, const int Ls, const int t_first, const int nt,
                                global const float *pB, const ulong pB_off,
                                global const float *pC, const ulong pC_off, global float *dB,
                                const ulong dB_off, global float *dC, const ulong dC_off,
                                const ulong sb, const ulong sl, const ulong sg) {
-    if (get_global_id(0) >= (size_t)nb * nt * G * N) return;
-    const int i = get_global_id(0) % (G * N), r = get_global_id(0) / (G * N);
-    const int tl = r % nt, b = r / nt, g = i / N, n = i % N;
-    const ulong p = (((ulong)b * G + g) * nblk * Ls + tl) * N + n, jstep = (ulong)Ls * N;
-    float sB = 0.0f, sC = 0.0f;
-    for (int j = 0; j < nblk; j++) {
-        sB += pB[pB_off + p + j * jstep];
-        sC += pC[pC_off + p + j * jstep];
+    const int nq = (N + 15) / 16;
+    if (get_global_id(0) >= (size_t)nb * nt * G * nq) return;
+    const int i = get_global_id(0) % (G * nq), r = get_global_id(0) / (G * nq);
+    const int tl = r % nt, b = r / nt, g = i / nq, n0 = i % nq * 16;
+    const ulong p = (((ulong)b * G + g) * nblk * Ls + tl) * N + n0, jstep = (ulong)Ls * N;
+    const ulong o = (b0 + b) * sb + (ulong)(t_first + tl) * sl + g * sg + n0;
+    if (n0 + 16 <= N) {
+        float16 sB = 0.0f, sC = 0.0f;
+        for (int j = 0; j < nblk; j++) {
+            sB += vload16(0, pB + pB_off + p + j * jstep);
+            sC += vload16(0, pC + pC_off + p + j * jstep);
+        }
+        vstore16(sB, 0, dB + dB_off + o);
+        vstore16(sC, 0, dC + dC_off + o);
+        return;
     }
-    const ulong o = (b0 + b) * sb + (ulong)(t_first + tl) * sl + g * sg + n;
-    dB[dB_off + o] = sB;
-    dC[dC_off + o] = sC;
+    for (int n = 0; n < N - n0; n++) {
+        float sB = 0.0f, sC = 0.0f;
+        for (int j = 0; j < nblk; j++) {
+            sB += pB[pB_off + p + j * jstep + n];
+            sC += pC[pC_off + p + j * jstep + n];
+        }
+        dB[dB_off + o + n] = sB;
+        dC[dC_off + o + n] = sC;
+    }
 }
 
 /* dA_log[c, n] += A[c, n] * sum_{b,k} dA partial; for n == 0 also dD[c], ddelta_bias[c]. */

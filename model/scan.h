@@ -32,7 +32,8 @@ extern "C" {
 #endif
 
 /* Kernel variants. CPU: one work-item per (b, block of CB consecutive channels, chunk), walking
- * t with the block as one vector (PoCL and other CPU drivers). GPU: one work-item per (b, channel,
+ * t with the block as one vector (PoCL and other CPU drivers; the hot exp / log1p are explicit
+ * polynomials in cl_kernels/scan.cl, < 3 ulp). GPU: one work-item per (b, channel,
  * chunk), work-groups of consecutive channels, dB/dC reduced across the work-group in local
  * memory. FPGA (cl_kernels/scan_fpga.cl): one single work-item kernel per direction, time the
  * pipelined loop, blocks of cb channels x N states as unrolled lanes, built per (N, cb, chunk);
@@ -57,7 +58,8 @@ typedef struct climp_scan_shape {
     /* Tunables (0 = automatic). The states and scratch sizes depend on them, so forward and
      * backward must be called with the same values (split may differ). chunk: tokens per chunk
      * (1..1024, default 64); variant: CLIMP_SCAN_*; cb: channels per work-item of the CPU
-     * variant (1, 2, 4, 8, 16; default 8), or per block of the FPGA variant (default 16, halved
+     * variant (1, 2, 4, 8, 16; default 16, or 8 / 4 where chunk > 256 / 1024 would overflow the
+     * backward's private arrays), or per block of the FPGA variant (default 16, halved
      * while chunk * cb * N > 16384); wg: work-group size of the GPU variant (power of two
      * 1..256, default 64); split: CLIMP_SCAN_SPLIT_* (how chunks map to work-items);
      * slab: backward (batch element, token) rows per launch of the per-block dBm/dCm partials,
@@ -65,6 +67,21 @@ typedef struct climp_scan_shape {
      * slab/chunk batch elements (default: as many as fit max(2^22, B*L*Dc) floats of scratch). */
     int chunk, variant, cb, wg, split, slab;
 } climp_scan_shape;
+
+/* Tuning table (runtime/climp_runtime.h, climp_tune_int; written by `climp tune`). For each field
+ * of climp_scan_shape that is 0 (variant: AUTO, split: AUTO) the launcher looks up, with <n> the
+ * state size N (e.g. "scan.cb@N16", "scan.chunk@N1"; the key without "@N<n>" is the fallback):
+ *   scan.variant@N<n>  CLIMP_SCAN_CPU (1) or CLIMP_SCAN_GPU (2); heuristic: CPU on CPU devices
+ *   scan.chunk@N<n>    tokens per chunk; heuristic 64
+ *   scan.cb@N<n>       CPU variant channels per work-item (1, 2, 4, 8, 16); heuristic above
+ *   scan.wg@N<n>       GPU variant work-group size; heuristic 64
+ *   scan.split@N<n>    CLIMP_SCAN_SPLIT_CHUNKS (1) or _SEQUENTIAL (2); heuristic as above
+ * The size functions below have no context, so the launcher applies the tuned chunk / cb / wg
+ * together only when they are valid and their plan fits climp_scan_states_size and
+ * climp_scan_bwd_scratch_size of the caller's shape (the scratch size leaves room for cb 4..16
+ * and wg 16..256; a chunk below 64 fits only where it adds no chunk: ceil(L/chunk) ==
+ * ceil(L/64)); otherwise the heuristics apply. Resolution depends only on (shape, device, table),
+ * so forward and backward resolve to the same chunk. climp_scan_resolve reports the outcome. */
 
 /* Floats of the `states` view written by forward and read by backward:
  * B*K*Dc*N (state entering each chunk) + B*K*Dc (sum of delta per chunk), K = ceil(L/chunk). */

@@ -276,6 +276,19 @@ int climp_tune_count(climp_ctx *ctx);
 const char *climp_tune_entry(climp_ctx *ctx, int i, int *value);
 /* The tuning file read and written for every device. */
 const char *climp_tune_path(void);
+/* Sets an entry of this context only, in memory (nothing is written; `climp tune` tries its
+ * candidates this way); it applies even with $CLIMP_TUNING=off. CLIMP_ERR_INVALID_ARG for an
+ * empty key, one of 64 characters or more, or one with spaces, quotes or backslashes. */
+climp_status climp_tune_set(climp_ctx *ctx, const char *key, int value);
+/* Forgets every entry of this context (shipped, file and set ones): the heuristics apply. */
+void climp_tune_clear(climp_ctx *ctx);
+/* Merges n key/value pairs into the tuning file's entry for this context's device and driver
+ * version (other entries are kept; a malformed file is replaced, with a warning), atomically
+ * (temporary file in the same folder, then rename), and sets them in this context. */
+climp_status climp_tune_save(climp_ctx *ctx, const char *const *keys, const int *values, int n);
+/* Shape class of a GEMM in tuning keys ("gemm.backend@<class>", "gemm.tiled.<param>@<class>"):
+ * "S" (M*N*K < 2^24), "M" (< 2^28) or "L", with "t" appended when trans_a is set. */
+const char *climp_gemm_tune_class(const climp_gemm_desc *d);
 
 /* ---------------------------------------------------------------- misc */
 double climp_now_seconds(void); /* monotonic */

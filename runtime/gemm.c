@@ -7,7 +7,11 @@
  *             gemm_fwd_small (skinny shapes), gemm_fwd_vec (explicit vectors, packed panels, CPUs),
  *             gemm_fwd_swi (one work-item, the FPGA variant).
  * The backend per device comes from k_backend_rules, the kernel and tile sizes per device and
- * shape from k_tiled_rules: tables, not vendor ifs. Reference semantics: runtime/gemm_ref.c. */
+ * shape from k_tiled_rules: tables, not vendor ifs. The tuning table (runtime/tune.c, written by
+ * `climp tune`) overrides both per shape class: "gemm.backend@<class>" (a climp_gemm_backend) and
+ * "gemm.tiled.kernel@<class>" / "gemm.tiled.<param>@<class>" (the kernel ids and parameter names
+ * below); $CLIMP_GEMM and $CLIMP_GEMM_TILED_TYPE override the table. Reference semantics:
+ * runtime/gemm_ref.c. */
 #define _POSIX_C_SOURCE 200809L
 #include "runtime/rt_internal.h"
 
@@ -29,6 +33,7 @@ typedef struct gemm_state {
     int fma;          /* the device has a hardware fma (CL_FP_FMA): kernels use fma(), else mad() */
     int clblast_used; /* CLBlast compiled kernels for this context: clear its cache at close */
     int env_warned;   /* $CLIMP_GEMM named something unusable: warned once */
+    int tune_warned;  /* the tuning table held unusable GEMM values: warned once */
 } gemm_state;
 
 static gemm_state *state_of(climp_ctx *ctx) {
@@ -121,11 +126,36 @@ static climp_gemm_backend from_env(climp_ctx *ctx) {
     return CLIMP_GEMM_AUTO;
 }
 
+const char *climp_gemm_tune_class(const climp_gemm_desc *d) {
+    static const char *const names[] = {"S", "M", "L", "St", "Mt", "Lt"};
+    if (!d) return "S";
+    double mnk = (double)d->M * (double)d->N * (double)d->K;
+    int c = mnk < (double)(1 << 24) ? 0 : mnk < (double)(1 << 28) ? 1 : 2;
+    return names[c + (d->trans_a ? 3 : 0)];
+}
+
+static void tune_warn(climp_ctx *ctx, const char *what, int value) {
+    gemm_state *st = state_of(ctx);
+    if (st && !st->tune_warned) {
+        st->tune_warned = 1;
+        climp_log(CLIMP_LOG_WARN, "tuning table (%s): %s = %d is not usable on %s; ignored",
+                  climp_tune_path(), what, value, ctx->info.name);
+    }
+}
+
 climp_gemm_backend climp_gemm_choose(climp_ctx *ctx, const climp_gemm_desc *d) {
-    (void)d; /* the rules are per device today; the shape is there for a tuned table */
     if (!ctx) return CLIMP_GEMM_TILED;
     climp_gemm_backend be = from_env(ctx);
     if (be != CLIMP_GEMM_AUTO) return be;
+    if (!ctx->fpga_variant) {
+        char key[64];
+        snprintf(key, sizeof key, "gemm.backend@%s", climp_gemm_tune_class(d));
+        int t = climp_tune_int(ctx, key, CLIMP_GEMM_AUTO);
+        if (t >= CLIMP_GEMM_HOSTBLAS && t <= CLIMP_GEMM_TILED &&
+            climp_gemm_backend_available(ctx, (climp_gemm_backend)t))
+            return (climp_gemm_backend)t;
+        if (t != CLIMP_GEMM_AUTO) tune_warn(ctx, key, t);
+    }
     for (size_t r = 0; r < sizeof(k_backend_rules) / sizeof(k_backend_rules[0]); r++) {
         const backend_rule *rule = &k_backend_rules[r];
         if (rule->type && strcmp(rule->type, ctx->info.type)) continue;
@@ -364,25 +394,87 @@ static const tiled_rule k_tiled_rules[] = {
     {NULL, -1, 1, K_SMALL, {2, 2, 16}},
 };
 
-/* $CLIMP_GEMM_TILED_TYPE=GPU|CPU|... looks rows up as if the device were of that type (tests run
- * the GPU kernels on PoCL this way). */
-static const tiled_rule *tiled_pick(const climp_ctx *ctx, const climp_gemm_desc *d) {
-    const char *type = getenv("CLIMP_GEMM_TILED_TYPE");
-    if (!type || !*type) type = ctx->info.type;
+/* Tuning-table names of each kernel's parameters, in p[] order. */
+static const char *const k_param_names[][5] = {
+    {0}, {"tsm", "tsn", "tsk", "wptm", "wptn"}, {"wptm", "wptn", "lsn"}, {"vw", "mr", "nv", "rb", "kc"},
+};
+
+/* A kernel and its parameters, as launched. */
+typedef struct tiled_cfg {
+    int kernel;
+    int p[5];
+} tiled_cfg;
+
+static int in(int v, int lo, int hi) { return v >= lo && v <= hi; }
+
+/* Whether the kernel compiles and launches with these parameters on this device. */
+static int cfg_ok(const climp_ctx *ctx, const tiled_cfg *c) {
+    const int *p = c->p;
+    switch (c->kernel) {
+    case K_FWD: {
+        if (!in(p[0], 1, 256) || !in(p[1], 1, 256) || !in(p[2], 1, 64) || !in(p[3], 1, 16) ||
+            !in(p[4], 1, 16) || p[0] % p[3] || p[1] % p[4])
+            return 0;
+        size_t wg = (size_t)(p[0] / p[3]) * (size_t)(p[1] / p[4]);
+        size_t lmem = (size_t)p[2] * (size_t)(p[0] + p[1] + 2) * sizeof(float);
+        return wg <= ctx->info.max_work_group_size && lmem <= ctx->info.local_mem_bytes;
+    }
+    case K_SMALL:
+        return in(p[0], 1, 16) && in(p[1], 1, 16) && p[0] * p[1] <= 64 && p[2] >= 1 &&
+               (size_t)p[2] <= ctx->info.max_work_group_size;
+    case K_VEC: {
+        if ((p[0] != 2 && p[0] != 4 && p[0] != 8 && p[0] != 16) || !in(p[1], 1, 16) ||
+            !in(p[2], 1, 4) || !in(p[3], 1, 32) || !in(p[4], 1, 1024))
+            return 0;
+        /* private floats: packed op(B), packed op(A) (transposed A only), partial sums */
+        long cb = (long)p[0] * p[2], rbm = (long)p[3] * p[1];
+        return (long)p[4] * (cb + rbm) + rbm * cb <= 16384;
+    }
+    default: return 0;
+    }
+}
+
+/* The rule's kernel and parameters, then the tuning table's values for this shape class.
+ * $CLIMP_GEMM_TILED_TYPE=GPU|CPU|... looks rows up as if the device were of that type (tests run
+ * the GPU kernels on PoCL this way) and then ignores the tuning table. */
+static tiled_cfg tiled_pick(climp_ctx *ctx, const climp_gemm_desc *d) {
+    const char *env = getenv("CLIMP_GEMM_TILED_TYPE");
+    const char *type = env && *env ? env : ctx->info.type;
     int mn = d->M < d->N ? d->M : d->N;
     size_t n = sizeof(k_tiled_rules) / sizeof(k_tiled_rules[0]);
+    const tiled_rule *t = &k_tiled_rules[n - 1];
     for (size_t r = 0; r < n; r++) {
-        const tiled_rule *t = &k_tiled_rules[r];
-        if (t->type && strcmp(t->type, type)) continue;
-        if ((t->trans_a >= 0 && t->trans_a != d->trans_a) || mn < t->min_mn) continue;
-        if (t->kernel == K_FWD) {
-            size_t wg = (size_t)(t->p[0] / t->p[3]) * (size_t)(t->p[1] / t->p[4]);
-            size_t lmem = (size_t)t->p[2] * (size_t)(t->p[0] + t->p[1] + 2) * sizeof(float);
-            if (wg > ctx->info.max_work_group_size || lmem > ctx->info.local_mem_bytes) continue;
-        }
-        return t;
+        const tiled_rule *c = &k_tiled_rules[r];
+        if (c->type && strcmp(c->type, type)) continue;
+        if ((c->trans_a >= 0 && c->trans_a != d->trans_a) || mn < c->min_mn) continue;
+        tiled_cfg cfg = {c->kernel, {c->p[0], c->p[1], c->p[2], c->p[3], c->p[4]}};
+        if (!cfg_ok(ctx, &cfg)) continue;
+        t = c;
+        break;
     }
-    return &k_tiled_rules[n - 1];
+    tiled_cfg rule = {t->kernel, {t->p[0], t->p[1], t->p[2], t->p[3], t->p[4]}};
+    if (env && *env) return rule;
+    const char *cls = climp_gemm_tune_class(d);
+    char key[64];
+    snprintf(key, sizeof key, "gemm.tiled.kernel@%s", cls);
+    tiled_cfg cfg = rule;
+    cfg.kernel = climp_tune_int(ctx, key, rule.kernel);
+    if (cfg.kernel != rule.kernel) { /* start from the last (most general) row of that kernel */
+        for (size_t r = 0; r < n; r++)
+            if (k_tiled_rules[r].kernel == cfg.kernel)
+                memcpy(cfg.p, k_tiled_rules[r].p, sizeof cfg.p);
+    }
+    if (!in(cfg.kernel, K_FWD, K_VEC)) {
+        tune_warn(ctx, key, cfg.kernel);
+        return rule;
+    }
+    for (int i = 0; i < 5 && k_param_names[cfg.kernel][i]; i++) {
+        snprintf(key, sizeof key, "gemm.tiled.%s@%s", k_param_names[cfg.kernel][i], cls);
+        cfg.p[i] = climp_tune_int(ctx, key, cfg.p[i]);
+    }
+    if (cfg_ok(ctx, &cfg)) return cfg;
+    tune_warn(ctx, "gemm.tiled parameters", cfg.p[0]);
+    return rule;
 }
 
 /* The kernels index inside one matrix with int: each stored matrix must span < 2^31 floats. */
@@ -404,18 +496,12 @@ static climp_status gemm_tiled(climp_ctx *ctx, const climp_gemm_desc *d, climp_t
     }
     gemm_state *st = state_of(ctx);
     if (!st) return CLIMP_ERR_HOST_OOM;
-    int kid;
-    const int *p = NULL;
+    tiled_cfg cfg = {K_SWI, {0}};
     char defs[200];
     size_t gws[3] = {1, 1, (size_t)d->batch}, lws[3] = {1, 1, 1};
-    if (ctx->fpga_variant) {
-        kid = K_SWI;
-        gws[2] = 1;
-    } else {
-        const tiled_rule *t = tiled_pick(ctx, d);
-        kid = t->kernel;
-        p = t->p;
-    }
+    if (ctx->fpga_variant) gws[2] = 1;
+    else cfg = tiled_pick(ctx, d);
+    const int kid = cfg.kernel, *p = cfg.p;
     int n = snprintf(defs, sizeof defs, "GEMM_KERNEL=%d USE_FMA=%d", kid, st->fma);
     /* The CPU kernels are specialised per transpose; the others read ta / tb at run time. */
     if (kid == K_VEC)

@@ -2,7 +2,8 @@
  * (runtime/gemm_ref.c): every available backend, all transposes, awkward sizes, padded leading
  * dimensions, batches with strides, views at offsets, alpha/beta (beta 0 over NaN), the VMamba
  * batched projection, a real model shape, invalid arguments, determinism, the AUTO table and the
- * FPGA single-work-item variant. CLIMP_GEMM_TIMING=1 instead prints GFLOP/s per backend. */
+ * FPGA single-work-item variant, the tuning table's GEMM keys. CLIMP_GEMM_TIMING=1 instead prints
+ * GFLOP/s per backend. */
 #define _POSIX_C_SOURCE 200809L
 #include "runtime/gemm_ref.h"
 #include "tests/testutil.h"
@@ -257,6 +258,81 @@ static void test_choose(climp_ctx *ctx) {
              "names and availability");
 }
 
+/* The tuning table steers the tiled kernel and its parameters (keys with and without a shape
+ * class) and AUTO's backend; unusable values fall back to the rules; $CLIMP_GEMM still wins.
+ * Every configuration is checked against the reference over all transposes. */
+static void set_keys(climp_ctx *ctx, const char *cls, const char *const *names, const int *v,
+                     int n) {
+    char key[64];
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof key, "gemm.tiled.%s%s%s", names[i], cls ? "@" : "", cls ? cls : "");
+        CLIMP_CHECK(climp_tune_set(ctx, key, v[i]));
+    }
+}
+
+static void tuned_cases(climp_ctx *ctx, tu_rng *r) {
+    static const int mnk[][3] = {{33, 65, 127}, {130, 129, 33}, {7, 130, 40}, {1, 300, 50}};
+    for (int t = 0; t < 4; t++)
+        for (int i = 0; i < 4; i++) {
+            gcase c = {t & 1, t >> 1, mnk[i][0], mnk[i][1], mnk[i][2], 1 + (i & 1), i & 2, 3,
+                       1.0f, i == 1 ? 0.5f : 0.0f, i == 0, 0};
+            run_case(ctx, CLIMP_GEMM_TILED, &c, r);
+        }
+}
+
+static void test_tuned(climp_ctx *ctx, tu_rng *r) {
+    static const char *const vec[] = {"kernel", "vw", "mr", "nv", "rb", "kc"};
+    static const char *const fwd[] = {"kernel", "tsm", "tsn", "tsk", "wptm", "wptn"};
+    static const char *const small[] = {"kernel", "wptm", "wptn", "lsn"};
+    climp_gemm_desc s = {0, 1, 33, 65, 127, 1.0f, 0.0f, 127, 127, 65, 1, 0, 0, 0};
+    climp_gemm_desc l = {0, 1, 512, 3072, 768, 1.0f, 0.0f, 768, 768, 3072, 1, 0, 0, 0};
+    climp_gemm_desc lt = l;
+    lt.trans_a = 1;
+    tu_check(!strcmp(climp_gemm_tune_class(&s), "S") && !strcmp(climp_gemm_tune_class(&l), "L") &&
+                 !strcmp(climp_gemm_tune_class(&lt), "Lt"),
+             "shape classes S, L, Lt");
+    climp_tune_clear(ctx);
+    unsetenv("CLIMP_GEMM");
+    const climp_gemm_backend heur = climp_gemm_choose(ctx, &s);
+    /* odd vector kernel parameters for every class (keys without a class) */
+    set_keys(ctx, NULL, vec, (const int[]){3, 4, 3, 1, 2, 16}, 6);
+    tuned_cases(ctx, r);
+    /* the GPU kernels through class keys, the class-less ones still there underneath */
+    climp_tune_clear(ctx);
+    static const char *const cls[] = {"S", "St"};
+    for (int i = 0; i < 2; i++) set_keys(ctx, cls[i], fwd, (const int[]){1, 32, 16, 8, 2, 4}, 6);
+    tuned_cases(ctx, r);
+    climp_tune_clear(ctx);
+    for (int i = 0; i < 2; i++) set_keys(ctx, cls[i], small, (const int[]){2, 3, 2, 8}, 4);
+    tuned_cases(ctx, r);
+    /* unusable values: vw 3, a work-group larger than any device's, kernel 9 */
+    int level = climp_log_level();
+    climp_log_set_level(CLIMP_LOG_ERROR); /* the expected warnings */
+    climp_tune_clear(ctx);
+    set_keys(ctx, NULL, vec, (const int[]){3, 3, 6, 2, 8, 128}, 6);
+    tuned_cases(ctx, r);
+    climp_tune_clear(ctx);
+    set_keys(ctx, NULL, fwd, (const int[]){1, 256, 256, 64, 1, 1}, 6);
+    tuned_cases(ctx, r);
+    climp_tune_clear(ctx);
+    set_keys(ctx, NULL, vec, (const int[]){9}, 1);
+    tuned_cases(ctx, r);
+    /* the backend per class; unknown values and unavailable backends fall back */
+    climp_tune_clear(ctx);
+    CLIMP_CHECK(climp_tune_set(ctx, "gemm.backend@S", CLIMP_GEMM_TILED));
+    tu_check(climp_gemm_choose(ctx, &s) == CLIMP_GEMM_TILED, "gemm.backend@S = tiled is used");
+    tu_check(climp_gemm_choose(ctx, &l) == climp_gemm_choose(ctx, &lt),
+             "another class keeps the rules");
+    setenv("CLIMP_GEMM", "tiled", 1);
+    CLIMP_CHECK(climp_tune_set(ctx, "gemm.backend@S", CLIMP_GEMM_HOSTBLAS));
+    tu_check(climp_gemm_choose(ctx, &s) == CLIMP_GEMM_TILED, "$CLIMP_GEMM beats the table");
+    unsetenv("CLIMP_GEMM");
+    CLIMP_CHECK(climp_tune_set(ctx, "gemm.backend@S", 77));
+    tu_check(climp_gemm_choose(ctx, &s) == heur, "an unknown backend in the table is ignored");
+    climp_log_set_level(level);
+    climp_tune_clear(ctx);
+}
+
 /* The FPGA-style single-work-item kernel, through a context opened with the fpga variant. */
 static void test_fpga_variant(tu_rng *r) {
     climp_ctx_options opt = {0};
@@ -332,6 +408,7 @@ static void timing(climp_ctx *ctx) {
 }
 
 int main(void) {
+    setenv("CLIMP_TUNING", "off", 1); /* the rules themselves; test_tuned sets its own entries */
     climp_ctx *ctx = tu_open_ctx();
     const char *tm = getenv("CLIMP_GEMM_TIMING");
     if (tm && atoi(tm)) {
@@ -376,6 +453,9 @@ int main(void) {
     unsetenv("CLIMP_GEMM_TILED_TYPE");
     printf("tiled as on a %s: %.1f s\n", other, climp_now_seconds() - t0);
     test_determinism(ctx, &r);
+    t0 = climp_now_seconds();
+    test_tuned(ctx, &r);
+    printf("tuning table: %.1f s\n", climp_now_seconds() - t0);
     climp_ctx_close(ctx);
     test_fpga_variant(&r);
     return tu_finish("test_gemm");

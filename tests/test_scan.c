@@ -5,8 +5,11 @@
  * arguments return their error and enqueue nothing; (5) the FPGA single work-item variant
  * (cl_kernels/scan_fpga.cl) through a second context opened with kernel_variant "fpga", on the
  * same shapes, block widths and chunk lengths, plus its determinism and its limits.
- * CLIMP_SCAN_TIMING=1 instead times the device against the single-thread C reference at
- * Mamba-130m and VMamba-T stage-0 shapes. */
+ * CLIMP_SCAN_BENCH=1 instead times the device against the single-thread C reference side by side
+ * (alternating, medians of CLIMP_SCAN_BENCH_REPS, default 5) at the Mamba-130m and VMamba-T
+ * stage-0 shapes of `climp bench kernels` (CLIMP_SCAN_BENCH_ONLY=substring picks shapes,
+ * CLIMP_SCAN_BENCH_NOREF=1 times the device alone, CLIMP_SCAN_BENCH_CB=4,16 alternates more
+ * device configurations with those channel blocks). */
 #define _POSIX_C_SOURCE 200809L
 #include "model/scan.h"
 #include "tests/testutil.h"
@@ -532,7 +535,48 @@ static void fpga_checks(climp_ctx *ctx, const spec *awkward, int nawk) {
     climp_ctx_close(f);
 }
 
-/* ---------------------------------------------------------------- timing (CLIMP_SCAN_TIMING=1) */
+/* ---------------------------------------------------------------- (6) tuning table */
+
+/* The launcher's automatic tunables come from the tuning table ("scan.<param>@N<n>", model/scan.h)
+ * over its heuristics: tuned values apply (and compute the right result in buffers sized without a
+ * context), the class-less key is the fallback, invalid or non-fitting values are ignored. */
+static void tuning_check(climp_ctx *ctx, const spec *sp) {
+    const int cpu = climp_ctx_info(ctx)->is_cpu;
+    prob q = make_prob(sp, 1);
+    const climp_scan_shape s = q.s;
+    climp_tune_clear(ctx);
+    climp_scan_shape r = climp_scan_resolve(ctx, &s);
+    tu_check(r.chunk == 64 && (!cpu || (r.variant == CLIMP_SCAN_CPU && r.cb == 16)),
+             "heuristics: chunk %d cb %d", r.chunk, r.cb);
+    CLIMP_CHECK(climp_tune_set(ctx, "scan.cb@N3", 8));
+    CLIMP_CHECK(climp_tune_set(ctx, "scan.chunk@N3", 48)); /* as many chunks as 64: fits */
+    CLIMP_CHECK(climp_tune_set(ctx, "scan.split@N3", CLIMP_SCAN_SPLIT_CHUNKS));
+    CLIMP_CHECK(climp_tune_set(ctx, "scan.cb@N1", 4)); /* another class: not used */
+    r = climp_scan_resolve(ctx, &s);
+    tu_check(r.chunk == 48 && r.split == CLIMP_SCAN_SPLIT_CHUNKS && (!cpu || r.cb == 8),
+             "tuned: chunk %d split %d cb %d", r.chunk, r.split, r.cb);
+    const config autocf[] = {{CLIMP_SCAN_AUTO, 0, 0, CLIMP_SCAN_SPLIT_AUTO, 0}};
+    const int ch0[] = {0};
+    device_check(ctx, sp, autocf, 1, ch0, 1); /* the tuned launch against the reference */
+    climp_tune_clear(ctx);
+    CLIMP_CHECK(climp_tune_set(ctx, "scan.cb", 4));
+    r = climp_scan_resolve(ctx, &s);
+    tu_check(!cpu || r.cb == 4, "class-less key: cb %d", r.cb);
+    climp_tune_clear(ctx);
+    CLIMP_CHECK(climp_tune_set(ctx, "scan.cb@N3", 3));     /* invalid */
+    CLIMP_CHECK(climp_tune_set(ctx, "scan.chunk@N3", 16)); /* more chunks: states would not fit */
+    CLIMP_CHECK(climp_tune_set(ctx, "scan.split@N3", 7));  /* invalid */
+    r = climp_scan_resolve(ctx, &s);
+    tu_check(r.chunk == 64 && (!cpu || r.cb == 16), "ignored: chunk %d cb %d", r.chunk, r.cb);
+    climp_tune_clear(ctx);
+    CLIMP_CHECK(climp_tune_set(ctx, "scan.variant@N3", CLIMP_SCAN_GPU));
+    r = climp_scan_resolve(ctx, &s);
+    tu_check(r.variant == CLIMP_SCAN_GPU, "tuned variant %d", r.variant);
+    climp_tune_clear(ctx);
+    free_prob(&q);
+}
+
+/* ---------------------------------------------------------------- bench (CLIMP_SCAN_BENCH=1) */
 
 /* Wall and process CPU seconds (PoCL's worker threads are in this process, so CPU time is what
  * the work cost, whatever else the machine is doing). */
@@ -546,48 +590,79 @@ static stamp stamp_since(stamp a) {
     stamp b = stamp_now();
     return (stamp){b.wall - a.wall, b.cpu - a.cpu};
 }
+static int cmp_dbl(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+static double median(double *x, int n) {
+    qsort(x, (size_t)n, sizeof *x, cmp_dbl);
+    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+}
 
-static void timing(climp_ctx *ctx, const spec *sp) {
+#define BENCH_MAXREPS 64
+#define BENCH_MAXCF 4
+/* Side by side: per repetition the C reference forward, the device forward, the reference
+ * backward, the device backward (each device call ends with climp_finish), alternating so that
+ * load from other processes hits both alike; medians of wall and process CPU time. ncb > 0 adds
+ * device configurations with cb = cbs[i] (A/B comparisons in one process). */
+static void bench(climp_ctx *ctx, const spec *sp, int reps, int with_ref, const int *cbs, int ncb) {
     prob p = make_prob(sp, 5);
-    float *out = filled(p.n_out, 0);
-    stamp t = stamp_now();
-    climp_scan_forward_ref(&p.s, p.u, p.dt, p.A_log, p.x + p.b_off, p.x + p.c_off, p.D, p.bias,
-                           p.has_z ? p.z : NULL, out);
-    const stamp rf = stamp_since(t);
-    t = stamp_now();
-    refres r = run_ref(&p);
-    stamp rb = stamp_since(t);
-    rb.wall -= rf.wall, rb.cpu -= rf.cpu;
-    free(out), free_res(&r);
-    printf("%s B=%d L=%d Dc=%d N=%d G=%d\n  C reference (1 thread, double inside): forward "
-           "%.1f ms (%.1f cpu-ms), backward %.1f ms (%.1f cpu-ms)\n",
-           sp->name, sp->B, sp->L, sp->Dc, sp->N, sp->G, 1e3 * rf.wall, 1e3 * rf.cpu, 1e3 * rb.wall,
-           1e3 * rb.cpu);
-    for (int split = 1; split <= 2; split++) {
-        climp_scan_shape s = p.s;
-        s.split = split;
-        devbufs d;
-        const int reps = 5;
-        dev_setup(ctx, &p, &s, &d);
-        dev_forward(ctx, &s, &d); /* warm-up (compiles) */
-        dev_backward(ctx, &s, &d);
-        CLIMP_CHECK(climp_finish(ctx));
-        t = stamp_now();
-        for (int i = 0; i < reps; i++)
-            dev_forward(ctx, &s, &d);
-        CLIMP_CHECK(climp_finish(ctx));
-        const stamp df = stamp_since(t);
-        t = stamp_now();
-        for (int i = 0; i < reps; i++)
-            dev_backward(ctx, &s, &d);
-        CLIMP_CHECK(climp_finish(ctx));
-        const stamp db = stamp_since(t);
-        printf("  device split=%-6s forward %.1f ms (%.1f cpu-ms), backward %.1f ms (%.1f cpu-ms);"
-               " reference cpu-ms / device cpu-ms: forward %.1fx, backward %.1fx\n",
-               split_name(split), 1e3 * df.wall / reps, 1e3 * df.cpu / reps, 1e3 * db.wall / reps,
-               1e3 * db.cpu / reps, rf.cpu / (df.cpu / reps), rb.cpu / (db.cpu / reps));
-        dev_free(&d);
+    const climp_scan_shape *s0 = &p.s;
+    const float *z = p.has_z ? p.z : NULL;
+    refres r = {filled(p.n_out, 0), filled(tokn(&p, s0->ld_u), 0), filled(tokn(&p, s0->ld_ddt), 0),
+                filled(p.n_z, 0),   filled(p.n_x, 0),              dupf(p.dA0, p.dn),
+                dupf(p.dD0, s0->Dc), dupf(p.db0, s0->Dc)};
+    const int ncf = 1 + ncb;
+    climp_scan_shape cs[BENCH_MAXCF];
+    devbufs d[BENCH_MAXCF];
+    for (int c = 0; c < ncf; c++) {
+        cs[c] = p.s;
+        cs[c].cb = c ? cbs[c - 1] : 0;
+        dev_setup(ctx, &p, &cs[c], &d[c]);
+        dev_forward(ctx, &cs[c], &d[c]); /* warm-up (compiles) */
+        dev_backward(ctx, &cs[c], &d[c]);
     }
+    CLIMP_CHECK(climp_finish(ctx));
+    /* [config][ref fwd, dev fwd, ref bwd, dev bwd: wall then cpu][rep] */
+    static double t[BENCH_MAXCF][8][BENCH_MAXREPS];
+    for (int i = 0; i < reps; i++)
+        for (int c = 0; c < ncf; c++) {
+            const climp_scan_shape *s = &cs[c];
+            stamp a = stamp_now(), e;
+            if (with_ref && c == 0) /* the reference once per repetition */
+                climp_scan_forward_ref(s, p.u, p.dt, p.A_log, p.x + p.b_off, p.x + p.c_off, p.D,
+                                       p.bias, z, r.out);
+            e = stamp_since(a), t[c][0][i] = e.wall, t[c][4][i] = e.cpu, a = stamp_now();
+            dev_forward(ctx, s, &d[c]);
+            CLIMP_CHECK(climp_finish(ctx));
+            e = stamp_since(a), t[c][1][i] = e.wall, t[c][5][i] = e.cpu, a = stamp_now();
+            if (with_ref && c == 0)
+                climp_scan_backward_ref(s, p.u, p.dt, p.A_log, p.x + p.b_off, p.x + p.c_off, p.D,
+                                        p.bias, z, p.dout, r.du, r.ddt, r.dA, r.dx + p.b_off,
+                                        r.dx + p.c_off, r.dD, r.db, p.has_z ? r.dz : NULL);
+            e = stamp_since(a), t[c][2][i] = e.wall, t[c][6][i] = e.cpu, a = stamp_now();
+            dev_backward(ctx, s, &d[c]);
+            CLIMP_CHECK(climp_finish(ctx));
+            e = stamp_since(a), t[c][3][i] = e.wall, t[c][7][i] = e.cpu;
+        }
+    for (int c = 0; c < ncf; c++) {
+        double m[8];
+        for (int k = 0; k < 8; k++) /* reference times: those of config 0 */
+            m[k] = 1e3 * median(t[k % 2 ? c : 0][k], reps);
+        const climp_scan_shape rs = climp_scan_resolve(ctx, &cs[c]);
+        printf("%s B=%d L=%d Dc=%d N=%d G=%d%s [%s cb=%d chunk=%d %s], medians of %d\n", sp->name,
+               sp->B, sp->L, sp->Dc, sp->N, sp->G, sp->has_z ? " z" : "", variant_name(rs.variant),
+               rs.cb, rs.chunk, split_name(rs.split), reps);
+        const char *dir[2] = {"forward ", "backward"};
+        for (int k = 0; k < 2; k++)
+            printf("  %s ref %8.2f ms (%8.2f cpu-ms)  device %8.2f ms (%8.2f cpu-ms)  ref/device "
+                   "wall %5.1fx cpu %5.1fx\n",
+                   dir[k], m[2 * k], m[4 + 2 * k], m[2 * k + 1], m[5 + 2 * k],
+                   m[2 * k] / m[2 * k + 1], m[4 + 2 * k] / m[5 + 2 * k]);
+        dev_free(&d[c]);
+    }
+    fflush(stdout);
+    free_res(&r);
     free_prob(&p);
 }
 
@@ -595,12 +670,23 @@ int main(void) {
     const spec fd1 = {"fd-g2-z", 2, 6, 4, 3, 2, 1, 2, 1, 0};
     const spec fd2 = {"fd-g1", 1, 7, 3, 2, 1, 0, 1, 2, 0};
     const spec fd3 = {"fd-n1-g3", 2, 4, 3, 1, 3, 1, 0, 0, 0};
-    if (getenv("CLIMP_SCAN_TIMING")) {
+    if (getenv("CLIMP_SCAN_BENCH")) { /* the real shapes of `climp bench kernels` */
         climp_ctx *ctx = tu_open_ctx();
-        const spec m130 = {"mamba-130m", 1, 1024, 1536, 16, 1, 1, 96, 0, 0};
-        const spec vm = {"vmamba-t-s0", 1, 3136, 768, 1, 4, 0, 6, 0, 0};
-        timing(ctx, &m130);
-        timing(ctx, &vm);
+        const char *e = getenv("CLIMP_SCAN_BENCH_REPS"), *only = getenv("CLIMP_SCAN_BENCH_ONLY");
+        int reps = e ? atoi(e) : 5;
+        reps = reps < 1 ? 1 : reps > BENCH_MAXREPS ? BENCH_MAXREPS : reps;
+        int cbs[BENCH_MAXCF], ncb = 0; /* CLIMP_SCAN_BENCH_CB=4,16: more configurations */
+        for (const char *c = getenv("CLIMP_SCAN_BENCH_CB"); c && *c && ncb < BENCH_MAXCF - 1;) {
+            cbs[ncb++] = atoi(c);
+            c = strchr(c, ',');
+            c = c ? c + 1 : NULL;
+        }
+        const spec bs[] = {{"mamba-130m-short", 8, 64, 1536, 16, 1, 1, 48, 0, 0},
+                           {"mamba-130m-long", 1, 2048, 1536, 16, 1, 1, 48, 0, 0},
+                           {"vmamba-t-stage0", 1, 3136, 768, 1, 4, 0, 6, 0, 0}};
+        for (size_t i = 0; i < sizeof bs / sizeof bs[0]; i++)
+            if (!only || strstr(bs[i].name, only))
+                bench(ctx, &bs[i], reps, !getenv("CLIMP_SCAN_BENCH_NOREF"), cbs, ncb);
         climp_ctx_close(ctx);
         return 0;
     }
@@ -663,7 +749,11 @@ int main(void) {
         device_check(ctx, &longl, &big[1], 1, ch256, 1);
     }
 
-    determinism_check(ctx, &m130, &two[0]);
+    device_check(ctx, &vm, autocf, 1, ch0, 1);
+    const spec n20 = {"n20-g2", 2, 40, 8, 20, 2, 1, 2, 0, 0}; /* dB/dC sums: 16 lanes + 4 */
+    device_check(ctx, &n20, autocf, 1, ch2, 2);
+    determinism_check(ctx, &m130, &autocf[0]);
+    tuning_check(ctx, &awkward[5]);
     determinism_check(ctx, &awkward[5], &all[4]);
     invalid_check(ctx);
     fpga_checks(ctx, awkward, (int)(sizeof awkward / sizeof awkward[0]));

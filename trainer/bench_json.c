@@ -220,6 +220,17 @@ static cJSON *tuning_json(climp_ctx *ctx) {
     }
     climp_json_str(o, "elementwise_ops_style", climp_ops_cpu_style(ctx) ? "cpu" : "gpu");
     climp_json_str(o, "kernel_variant", climp_ctx_variant(ctx));
+    /* The tuning table in effect (climp tune; shipped defaults under the file's values). */
+    const char *off = getenv("CLIMP_TUNING");
+    climp_json_str(o, "table_file", climp_tune_path());
+    cJSON_AddBoolToObject(o, "table_enabled", !(off && (!strcmp(off, "off") || !strcmp(off, "0"))));
+    cJSON *tab = cJSON_CreateObject();
+    for (int i = 0, n = climp_tune_count(ctx); i < n; i++) {
+        int val = 0;
+        const char *k = climp_tune_entry(ctx, i, &val);
+        if (k) cJSON_AddNumberToObject(tab, k, val);
+    }
+    cJSON_AddItemToObject(o, "table", tab);
     return o;
 }
 
@@ -229,7 +240,8 @@ static cJSON *env_json(void) {
                                        "CLIMP_KERNEL_BINARIES", "CLIMP_CACHE_DIR",
                                        "CLIMP_NO_BINARY_CACHE", "POCL_DEVICES",
                                        "POCL_MAX_PTHREAD_COUNT", "OMP_NUM_THREADS",
-                                       "OPENBLAS_NUM_THREADS", "CLBLAST_DISABLE_CACHE"};
+                                       "OPENBLAS_NUM_THREADS", "CLBLAST_DISABLE_CACHE",
+                                       "CLIMP_TUNING", "CLIMP_TUNING_FILE"};
     cJSON *o = cJSON_CreateObject();
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
         const char *v = getenv(vars[i]);

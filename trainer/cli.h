@@ -14,6 +14,7 @@ int climp_cmd_search(int argc, char **argv);
 int climp_cmd_zeroshot(int argc, char **argv);
 int climp_cmd_synth(int argc, char **argv);
 int climp_cmd_bench(int argc, char **argv);
+int climp_cmd_tune(int argc, char **argv);
 
 /* Option helpers: return 1 when argv[*i] is `name` (consuming its value into *out), 0 otherwise;
  * on a missing or malformed value they print one line and exit 2. */

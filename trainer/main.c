@@ -19,6 +19,7 @@ static const struct {
     {"synth", climp_cmd_synth, "write synthetic image-caption samples as PNG + TSV"},
     {"compile-kernels", climp_cmd_compile_kernels, "write offline kernel binaries for a device"},
     {"bench", climp_cmd_bench, "benchmarks: kernels, train, infer, scaling (--json, --quick)"},
+    {"tune", climp_cmd_tune, "search kernel tunables, write the per-device tuning table"},
 };
 
 static void usage(FILE *f) {
