@@ -4,11 +4,14 @@
     /usr/bin/python3 tests/reference/make_fixtures.py            # self-checks, then fixtures
     /usr/bin/python3 tests/reference/make_fixtures.py --check-only
     /usr/bin/python3 tests/reference/make_fixtures.py --skip-checks --out-dir /tmp/fx
+    /usr/bin/python3 tests/reference/make_fixtures.py --skip-checks --cli   # only tests/fixtures/cli/
 
 Each fixture holds the initial weights under their CLIMP key names, inputs/outputs under
 `fixture.*`, one gradient per parameter under `grad.<name>`, the weights after the optimizer steps
 under `final.<name>`, and __metadata__ (config JSON, captions, optimizer settings). Everything is
 computed in float64 from float32-representable weights and inputs, then stored as float32.
+With --cli it writes only tests/fixtures/cli/: a checkpoint, PNG images and a TSV that `climp embed`
+and `climp train` read, with the embeddings and losses they must reproduce (tests/cli_parity.sh).
 See tests/reference/README.md.
 """
 import argparse
@@ -17,8 +20,10 @@ import json
 import math
 import os
 import random
+import struct
 import sys
 import time
+import zlib
 
 import numpy as np
 import torch
@@ -443,10 +448,12 @@ def perturb_constant_inits(model, gen):
     return names
 
 
-def run_trajectory(model, images, ids, lengths):
+def run_trajectory(model, images, ids, lengths, grad_clip=None, grad_norms=None):
     """Forward/backward at the initial weights, then TRAIN["steps"] AdamW steps on the same batch.
     Returns float32 numpy arrays: fixture.{image,text}_{embeds,pooled}, fixture.loss, grad.<name>
-    (step 0), final.<name>, fixture.train_losses, fixture.final_logit_scale."""
+    (step 0), final.<name>, fixture.train_losses, fixture.final_logit_scale. With grad_clip, the
+    global gradient norm is clipped to it before each step (torch.nn.utils.clip_grad_norm_:
+    g *= min(1, clip / (norm + 1e-6))); grad_norms, a list, receives the norms before clipping."""
     out_t = {}
     named = list(model.named_parameters())
     decay = [p for n, p in named if R.weight_decay_applies(n, tuple(p.shape))]
@@ -467,6 +474,11 @@ def run_trajectory(model, images, ids, lengths):
                 assert p.grad is not None and torch.isfinite(p.grad).all(), n
                 out_t["grad." + n] = p.grad.float().numpy().copy()
         losses.append(out["loss"].item())
+        if grad_clip is not None or grad_norms is not None:
+            norm = torch.nn.utils.clip_grad_norm_(
+                [p for _, p in named], grad_clip if grad_clip is not None else math.inf)
+            if grad_norms is not None:
+                grad_norms.append(float(norm))
         opt.step()
         with torch.no_grad():
             model.logit_scale.clamp_(*TRAIN["logit_scale_clamp"])
@@ -558,12 +570,205 @@ def verify_fixture(path, cfg):
     torch.set_default_dtype(torch.float32)
 
 
+# ---------------------------------------------------------------------------------------------
+# The CLI fixture (tests/fixtures/cli/): a checkpoint, PNG files and a TSV for `climp embed` and
+# `climp train`, with the embeddings and losses they must reproduce (tests/cli_parity.sh)
+# ---------------------------------------------------------------------------------------------
+
+CLI_N, CLI_S = 8, 32  # pairs (= the training batch) and image size (the model's input, no resize)
+CLI_GRAD_CLIP = 20.0  # tests/cli_parity.sh passes the same --grad-clip (clips some steps, not all)
+CLI_CAPTIONS = [
+    "a red circle",
+    "two small blue squares at the top left",
+    "x",
+    "a green triangle on a grey background, seen from far away",
+    "caf\u00e9 na\u00efve \u6f22\u5b57 \u2014 unicode caption",
+    "0123456789",
+    "A YELLOW STAR",
+    "an orange disc; a purple line (diagonal) & a dot",
+]
+
+
+def cli_config():
+    vis = {"dims": 8, "depths": [1, 1], "d_state": 2, "ssm_ratio": 2.0, "mlp_ratio": 4.0}
+    txt = {"arch": "mamba1", "d_model": 16, "n_layer": 2, "d_state": 4, "expand": 2, "d_conv": 4,
+           "dt_rank": 1, "vocab": 264, "headdim": 0, "ngroups": 1}
+    return {"vision": vis, "text": txt, "embed_dim": 12}
+
+
+def _png_chunk(kind, data):
+    return (struct.pack(">I", len(data)) + kind + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+
+def write_png(path, rgb):
+    """8-bit RGB PNG (colour type 2, no interlace, filter 0 on every row) of rgb (H, W, 3) uint8."""
+    h, w, _ = rgb.shape
+    raw = b"".join(b"\x00" + rgb[y].tobytes() for y in range(h))
+    png = (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+           + _png_chunk(b"IDAT", zlib.compress(raw, 9)) + _png_chunk(b"IEND", b""))
+    with open(path, "wb") as f:
+        f.write(png)
+
+
+def read_png(path):
+    """Reads back what write_png writes (RGB8, filter 0 rows only): (H, W, 3) uint8."""
+    with open(path, "rb") as f:
+        b = f.read()
+    assert b[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, w, h = 8, b"", 0, 0
+    while pos < len(b):
+        n, kind = struct.unpack(">I", b[pos:pos + 4])[0], b[pos + 4:pos + 8]
+        data = b[pos + 8:pos + 8 + n]
+        assert struct.unpack(">I", b[pos + 8 + n:pos + 12 + n])[0] == zlib.crc32(kind + data)
+        if kind == b"IHDR":
+            w, h, depth, ctype = struct.unpack(">IIBB", data[:10])
+            assert (depth, ctype) == (8, 2)
+        elif kind == b"IDAT":
+            idat += data
+        pos += 12 + n
+    rows = np.frombuffer(zlib.decompress(idat), dtype=np.uint8).reshape(h, 1 + 3 * w)
+    assert (rows[:, 0] == 0).all()
+    return rows[:, 1:].reshape(h, w, 3)
+
+
+def cli_normalise(rgb):
+    """(B, H, W, 3) uint8 -> (B, 3, H, W) float32 exactly as trainer/image.c does it for an image
+    already at the input size (no resampling): x * (1 / (255 std)) + (-mean / std), in float32."""
+    f32 = np.float32
+    mean, std = np.array(IMAGENET_MEAN, dtype=f32), np.array(IMAGENET_STD, dtype=f32)
+    mul = f32(1) / (f32(255) * std)
+    add = -mean / std
+    x = rgb.astype(f32) * mul + add
+    assert x.dtype == np.float32
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+def make_cli_fixture(out_dir):
+    """Writes out_dir/{model.safetensors, pairs.tsv, img/*.png, expected.safetensors,
+    final.safetensors, final_clip.safetensors}."""
+    t0 = time.time()
+    cfg = cli_config()
+    os.makedirs(os.path.join(out_dir, "img"), exist_ok=True)
+    gen = np.random.RandomState(SEED + 10)
+    # Pixels: a smooth colour gradient per image plus noise, so the images differ in their mean
+    # colour as well as in fine detail; every value 0..255 is possible.
+    yy, xx = np.meshgrid(np.arange(CLI_S), np.arange(CLI_S), indexing="ij")
+    rgb = np.empty((CLI_N, CLI_S, CLI_S, 3), dtype=np.uint8)
+    for i in range(CLI_N):
+        a = gen.uniform(0, 255, size=3)
+        gy, gx = gen.uniform(-4, 4, size=3), gen.uniform(-4, 4, size=3)
+        base = a + gy * yy[..., None] + gx * xx[..., None] + gen.normal(0, 40, (CLI_S, CLI_S, 3))
+        rgb[i] = np.clip(np.rint(base), 0, 255).astype(np.uint8)
+    rows = ["filepath\ttitle"]
+    for i in range(CLI_N):
+        name = f"img/{i:03d}.png"
+        write_png(os.path.join(out_dir, name), rgb[i])
+        check_eq(f"cli: {name} reads back", bool((read_png(os.path.join(out_dir, name)) == rgb[i]).all()), True)
+        cap = CLI_CAPTIONS[i]
+        assert "\t" not in cap and '"' not in cap and cap == cap.strip()
+        rows.append(f"{name}\t{cap}")
+    with open(os.path.join(out_dir, "pairs.tsv"), "w", encoding="utf-8") as f:
+        f.write("\n".join(rows) + "\n")
+
+    torch.set_default_dtype(torch.float64)
+    model = R.build(cfg, seed=SEED + 11)
+    perturbed = perturb_constant_inits(model, torch.Generator().manual_seed(SEED + 12))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.float().double())
+    weights = {n: p.detach().float().numpy().copy() for n, p in model.named_parameters()}
+    st.save_file(weights, os.path.join(out_dir, "model.safetensors"), {
+        "config": json.dumps(cfg), "format": "climp", "tokenizer": "bytes", "step": "0",
+        "generator": "tests/reference/make_fixtures.py --cli", "seed": str(SEED + 11),
+        "init": "spec init, then N(0,0.1^2) added to constant-initialised tensors and "
+                "A_log/A_logs: " + json.dumps(perturbed)})
+
+    images = torch.from_numpy(cli_normalise(rgb)).double()
+    ids, lengths = R.bytes_tokenize(CLI_CAPTIONS)
+    model_clip, model32 = copy.deepcopy(model), copy.deepcopy(model).float()
+    norms, norms_clip = [], []
+    plain = run_trajectory(model, images, ids, lengths, grad_norms=norms)
+    clip = run_trajectory(model_clip, images, ids, lengths, grad_clip=CLI_GRAD_CLIP,
+                          grad_norms=norms_clip)
+    print(f"  cli: gradient norms {np.round(norms, 5).tolist()} (plain), "
+          f"{np.round(norms_clip, 5).tolist()} (clipped to {CLI_GRAD_CLIP})")
+    # Both branches of the clip, and no norm so near the threshold that rounding could flip one.
+    check_eq("cli: the clipped run has clipped and unclipped steps, none within 2% of the clip",
+             min(norms_clip) < CLI_GRAD_CLIP < max(norms_clip)
+             and min(abs(n / CLI_GRAD_CLIP - 1) for n in norms_clip) > 0.02, True)
+    expected = {
+        "image_embeds": plain["fixture.image_embeds"],
+        "text_embeds": plain["fixture.text_embeds"],
+        "train_losses": plain["fixture.train_losses"],
+        "train_losses_clip": clip["fixture.train_losses"],
+    }
+    meta = {
+        "config": json.dumps(cfg), "format": "climp-cli-fixture-1",
+        "captions": json.dumps(CLI_CAPTIONS, ensure_ascii=False),
+        "train": json.dumps(dict(TRAIN, batch=CLI_N, image_size=CLI_S,
+                                 grad_clip_of_train_losses_clip=CLI_GRAD_CLIP,
+                                 grad_norms=norms, grad_norms_clip=norms_clip)),
+        "precision": "float64 compute from float32 weights and float32 normalised pixels; "
+                     "stored F32", "generator": "tests/reference/make_fixtures.py --cli",
+        "torch": torch.__version__,
+    }
+    # How far float32 PyTorch lands from these values: the scale a correct C run should reach.
+    rep = run_trajectory(model32, images.float(), ids, lengths)
+    replay = {}
+    for k, ref in (("image_embeds", "fixture.image_embeds"), ("text_embeds", "fixture.text_embeds"),
+                   ("train_losses", "fixture.train_losses")):
+        r = plain[ref].astype(np.float64)
+        replay[k] = float(np.abs(rep[ref].astype(np.float64) - r).max() / np.abs(r).max())
+    meta["fp32_replay_rel_maxdiff"] = json.dumps(replay)
+    print("  cli: float32 replay, max|fp32-fp64| / max|fp64|: " +
+          ", ".join(f"{k} {v:.1e}" for k, v in replay.items()))
+    st.save_file(expected, os.path.join(out_dir, "expected.safetensors"), meta)
+    for name, res in (("final", plain), ("final_clip", clip)):
+        st.save_file({n: res["final." + n] for n in weights}, os.path.join(out_dir, name + ".safetensors"),
+                     {"what": f"weights after {TRAIN['steps']} steps of the "
+                              f"{'clipped ' if name == 'final_clip' else ''}run"})
+    torch.set_default_dtype(torch.float32)
+    total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out_dir) for f in fs)
+    print(f"  wrote {out_dir}: {total} bytes, losses {np.round(expected['train_losses'], 6).tolist()},"
+          f" clipped {np.round(expected['train_losses_clip'], 6).tolist()}, {time.time() - t0:.1f} s")
+
+
+def verify_cli_fixture(out_dir):
+    """Reload the checkpoint and the PNGs as the CLI would, and recompute the embeddings."""
+    tensors, meta = st.load_file(os.path.join(out_dir, "model.safetensors"))
+    exp, _ = st.load_file(os.path.join(out_dir, "expected.safetensors"))
+    cfg = json.loads(meta["config"])
+    with open(os.path.join(out_dir, "pairs.tsv"), encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    assert lines[0] == "filepath\ttitle"
+    paths, caps = zip(*(line.split("\t") for line in lines[1:]))
+    rgb = np.stack([read_png(os.path.join(out_dir, p)) for p in paths])
+    torch.set_default_dtype(torch.float64)
+    m = R.build(cfg, seed=0)
+    m.load_state_dict({n: torch.from_numpy(tensors[n]).double() for n, _ in m.named_parameters()},
+                      strict=True)
+    check_eq("cli: checkpoint holds exactly the model's parameters",
+             sorted(tensors) == sorted(n for n, _ in m.named_parameters()), True)
+    ids, lengths = R.bytes_tokenize(list(caps))
+    out = m(torch.from_numpy(cli_normalise(rgb)).double(), ids, lengths)
+    check("cli: reload + forward, image_embeds", out["image_embeds"],
+          torch.from_numpy(exp["image_embeds"]), 1e-6)
+    check("cli: reload + forward, text_embeds", out["text_embeds"],
+          torch.from_numpy(exp["text_embeds"]), 1e-6)
+    check("cli: reload + forward, loss of step 1", out["loss"].reshape(1),
+          torch.from_numpy(exp["train_losses"][:1]), 1e-6)
+    torch.set_default_dtype(torch.float32)
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out-dir", default=os.path.join(here, "..", "fixtures"))
     ap.add_argument("--check-only", action="store_true", help="run the self-checks only")
     ap.add_argument("--skip-checks", action="store_true", help="write fixtures without self-checks")
+    ap.add_argument("--cli", action="store_true",
+                    help="write only the CLI fixture, OUT_DIR/cli/ (tests/cli_parity.sh)")
     args = ap.parse_args()
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     os.makedirs(args.out_dir, exist_ok=True)
@@ -583,6 +788,14 @@ def main():
             return 1
         print("all self-checks passed")
     if args.check_only:
+        return 0
+    if args.cli:
+        print("cli fixture")
+        make_cli_fixture(os.path.join(args.out_dir, "cli"))
+        verify_cli_fixture(os.path.join(args.out_dir, "cli"))
+        if FAILS:
+            print(f"FIXTURE VERIFY FAILED: {FAILS}")
+            return 1
         return 0
     print("fixtures")
     for name, (cfg, images_fn, captions) in fixture_configs().items():
