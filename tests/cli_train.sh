@@ -26,6 +26,19 @@ ok grep -q '"recall@5"' "$tmp/ev.json"
 ok test $? -eq 0
 ok test "$(stat -c %s "$tmp/emb/image_embeddings.npy")" -eq $((128 + 20 * 128 * 4))
 
+# An image index without --image-size embeds every file at its own size (mixed 32 and 48 pixels,
+# batched by size), and zero-shot classifies a non-square image.
+"$BIN" synth --out "$tmp/mix" --n 3 --image-size 32 >/dev/null 2>&1
+"$BIN" synth --out "$tmp/mix48" --n 2 --image-size 48 --seed 5 >/dev/null 2>&1
+cp "$tmp/mix48/000000.png" "$tmp/mix/100000.png"; cp "$tmp/mix48/000001.png" "$tmp/mix/100001.png"
+"$BIN" embed --model "$tmp/a" --images "$tmp/mix" --out "$tmp/mixidx" >/dev/null 2>&1
+ok test $? -eq 0
+ok test "$(stat -c %s "$tmp/mixidx/image_embeddings.npy")" -eq $((128 + 5 * 128 * 4))
+ok test "$(wc -l <"$tmp/mixidx/index.tsv")" -eq 6
+"$BIN" zeroshot --model "$tmp/a" --classes "red circle,blue square" "$tmp/mix/100000.png" \
+  >"$tmp/zs.out" 2>&1
+ok grep -q "blue square" "$tmp/zs.out"
+
 # Exact resume: 6 steps straight vs 3 steps, then --resume to 6. Same losses, same weights.
 for mode in shuffle no-shuffle; do
   extra=(); [ $mode = no-shuffle ] && extra=(--no-shuffle --no-augment)

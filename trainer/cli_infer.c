@@ -17,7 +17,7 @@
 typedef struct infer_opts {
     const char *model, *data, *out, *index, *classes, *json, *tokenizer, *device, *images;
     const char *templates, *csv_sep, *img_key, *cap_key;
-    int image_size, batch, top;
+    int image_size, batch, top; /* image_size 0: image files at their own size, datasets 64 */
     long limit;
 } infer_opts;
 
@@ -61,7 +61,7 @@ static climp_status session_open(const infer_opts *o, infer_session *se) {
 static int parse(int argc, char **argv, infer_opts *o, const char *cmd, const char *help,
                  char ***pos, int *npos) {
     memset(o, 0, sizeof(*o));
-    o->image_size = 64;
+    o->image_size = 0;
     o->batch = 32;
     o->top = 5;
     *npos = 0;
@@ -116,7 +116,7 @@ static climp_status open_dataset(const infer_opts *o, climp_dataset **ds) {
     d.csv_separator = o->csv_sep;
     d.img_key = o->img_key;
     d.caption_key = o->cap_key;
-    d.image_size = o->image_size;
+    d.image_size = o->image_size ? o->image_size : 64; /* a batch needs one size */
     return climp_dataset_open(&d, ds);
 }
 
@@ -244,16 +244,42 @@ int climp_cmd_eval(int argc, char **argv) {
 }
 
 /* ---------------------------------------------------------------- images from files */
-static climp_status load_image_file(const char *path, int S, float *out) {
+/* A decoded, normalised image: (h, w, 3) floats. With S > 0 resized to (S, S); with S = 0 at its
+ * own size (VMamba has no position embedding: any resolution, square or not, runs). */
+typedef struct file_image {
+    int h, w;
+    float *pix;
+} file_image;
+
+static climp_status load_image_file(const char *path, int S, file_image *out) {
     uint8_t *data = NULL;
     size_t n = 0;
+    out->pix = NULL;
     CLIMP_TRY(climp_data_read_file(path, 0, &data, &n));
     climp_image im = {0};
     climp_status s = climp_image_decode(data, n, 0, path, &im);
     free(data);
     if (s) return s;
     climp_crop whole = {0, 0, im.w, im.h};
-    climp_image_resize_normalize(im.rgb, im.w, im.h, whole, S, out);
+    out->h = S ? S : im.h;
+    out->w = S ? S : im.w;
+    out->pix = malloc(sizeof(float) * (size_t)out->h * out->w * 3);
+    if (!out->pix) {
+        climp_image_free(&im);
+        return CLIMP_ERR_HOST_OOM;
+    }
+    if (S) {
+        climp_image_resize_normalize(im.rgb, im.w, im.h, whole, S, out->pix);
+    } else {
+        /* Normalise without a resize, with the loader's exact arithmetic (its identity path). */
+        float mul[3], add[3];
+        for (int c = 0; c < 3; c++) {
+            mul[c] = 1.0f / (255.0f * climp_image_std[c]);
+            add[c] = -climp_image_mean[c] / climp_image_std[c];
+        }
+        for (size_t i = 0; i < (size_t)im.h * im.w * 3; i++)
+            out->pix[i] = (float)im.rgb[i] * mul[i % 3] + add[i % 3];
+    }
     climp_image_free(&im);
     return CLIMP_OK;
 }
@@ -271,32 +297,58 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Embeds image files in batches; rows of unreadable files are skipped (paths kept in order). */
+/* Embeds image files in batches of consecutive images of one size (all of them with S > 0);
+ * unreadable files are skipped and counted (the kept paths stay in order). */
 static climp_status embed_files(infer_session *se, char **paths, int n, int S, int batch,
                                 float *emb, int *kept, char **kept_paths) {
-    int Ed = climp_model_config(se->model)->embed_dim, k = 0;
-    float *pix = malloc(sizeof(float) * (size_t)batch * S * S * 3);
-    if (!pix) return CLIMP_ERR_HOST_OOM;
+    int Ed = climp_model_config(se->model)->embed_dim, k = 0, bad = 0;
+    file_image *im = calloc(batch, sizeof(file_image));
+    float *pix = NULL;
+    size_t pix_cap = 0;
+    if (!im) return CLIMP_ERR_HOST_OOM;
     climp_status s = CLIMP_OK;
     climp_progress pg;
     climp_progress_init(&pg);
-    for (int i = 0; !s && i < n;) {
+    file_image next = {0};
+    int have_next = 0;
+    for (int i = 0; !s && (i < n || have_next);) {
         int B = 0;
-        while (B < batch && i < n) {
-            if (load_image_file(paths[i], S, pix + (size_t)B * S * S * 3) == CLIMP_OK) {
+        while (B < batch && (have_next || i < n)) {
+            if (!have_next) {
+                if (load_image_file(paths[i], S, &next) != CLIMP_OK) {
+                    climp_log(CLIMP_LOG_WARN, "skipping %s: %s", paths[i], climp_error_detail());
+                    bad++;
+                    i++;
+                    continue;
+                }
                 kept_paths[k + B] = paths[i];
-                B++;
-            } else {
-                climp_log(CLIMP_LOG_WARN, "skipping %s: %s", paths[i], climp_error_detail());
+                have_next = 1;
+                i++;
             }
-            i++;
+            if (B && (next.h != im[0].h || next.w != im[0].w)) break; /* another size */
+            im[B++] = next;
+            have_next = 0;
         }
-        if (B) s = climp_model_embed_images(se->model, B, S, S, pix, emb + (size_t)k * Ed);
+        if (!B) break;
+        size_t one = (size_t)im[0].h * im[0].w * 3;
+        if (one * B > pix_cap) {
+            free(pix);
+            pix_cap = one * B;
+            if (!(pix = malloc(sizeof(float) * pix_cap))) s = CLIMP_ERR_HOST_OOM;
+        }
+        for (int b = 0; !s && b < B; b++) memcpy(pix + one * b, im[b].pix, one * sizeof(float));
+        if (!s)
+            s = climp_model_embed_images(se->model, B, im[0].h, im[0].w, pix,
+                                         emb + (size_t)k * Ed);
+        for (int b = 0; b < B; b++) free(im[b].pix);
         k += B;
         if (n > batch) climp_progress_update(&pg, "embed", i, n, 1, "images", NULL);
     }
+    if (have_next) free(next.pix);
     if (n > batch) climp_progress_done(&pg);
+    if (bad) climp_log(CLIMP_LOG_WARN, "%d image(s) skipped (unreadable)", bad);
     free(pix);
+    free(im);
     *kept = k;
     return s;
 }
@@ -312,7 +364,9 @@ int climp_cmd_embed(int argc, char **argv) {
                    "With --data: DIR/image_embeddings.npy and DIR/text_embeddings.npy, float32,\n"
                    "one L2-normalised row per pair in file order. With --images: an index of the\n"
                    "image files of FOLDER (DIR/image_embeddings.npy + DIR/index.tsv) for search.\n"
-                   "Options: --image-size S (default 64), --batch-size B, --tokenizer T, --limit N.\n",
+                   "Options: --image-size S (resize to S x S; default: --images files at their\n"
+                   "own size, square or not; --data at 64), --batch-size B, --tokenizer T,\n"
+                   "--limit N.\n",
                    &pos, &npos);
     free(pos);
     if (rc >= 0) return rc;
@@ -541,14 +595,14 @@ int climp_cmd_zeroshot(int argc, char **argv) {
     }
     if (!s) s = climp_view_read(se.ctx, climp_model_param(se.model, "logit_scale"), &scale, 1);
     for (int i = 0; !s && i < npos; i++) {
-        float *pix = malloc(sizeof(float) * o.image_size * o.image_size * 3);
+        file_image im = {0};
         what = "reading an image";
-        s = load_image_file(pos[i], o.image_size, pix);
+        s = load_image_file(pos[i], o.image_size, &im);
         if (!s) {
             what = "embedding an image";
-            s = climp_model_embed_images(se.model, 1, o.image_size, o.image_size, pix, tmp);
+            s = climp_model_embed_images(se.model, 1, im.h, im.w, im.pix, tmp);
         }
-        free(pix);
+        free(im.pix);
         if (s) break;
         double logit[1024], mx = -1e30, sum = 0;
         for (int c = 0; c < nc; c++) {
