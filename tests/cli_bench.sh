@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `climp bench --quick` inside the test suite: every section runs on the OpenCL device and writes a
 # JSON document that the schema validator accepts (tests/test_bench --validate, in C); the
-# calibration is cached; --filter and bad command lines behave; the FLOP formulas of the PyTorch
+# calibration is cached; every kernel case timed its plain-C reference (speed-up in the JSON and
+# the table), and --no-reference / --reference-budget behave; --filter and bad command lines
+# behave; the FLOP formulas of the PyTorch
 # baseline agree with the C ones; bench_compare merges runs; the plot scripts turn the stored
 # example (tests/data/bench_example.json) and a training log into non-empty PNGs. The Python
 # parts are skipped when python3 (or matplotlib, for the plots) is missing. Budget: < 60 s.
@@ -22,10 +24,16 @@ ok "$BUILD/tests/test_bench" --validate "$tmp/q.json"
 ok grep -q "measured peaks" "$tmp/q.out"
 for pat in '"name": "scan_fwd"' '"name": "scan_bwd"' '"name": "gemm"' '"name": "adamw"' \
            '"mode": "train_step"' '"tower": "vision"' '"tower": "text"' '"series": "image"' \
-           '"series": "text"' '"git_commit": "' '"schema_version": 1'; do
+           '"series": "text"' '"git_commit": "' '"schema_version": 2'; do
   ok grep -qE "${pat/: /:[[:space:]]*}" "$tmp/q.json"
 done
 ok grep -qE '"errors":[[:space:]]*\[\]' "$tmp/q.json"
+# Quick mode times every kernel's plain-C reference: each kernel object has a numeric speed-up.
+nk=$(grep -c '"launches":' "$tmp/q.json")
+ok test "$nk" -gt 0
+ok test "$(grep -cE '"speedup_vs_reference":[[:space:]]*[0-9]' "$tmp/q.json")" -eq "$nk"
+ok grep -qE '"function":[[:space:]]*"climp_scan_backward_ref"' "$tmp/q.json"
+ok grep -q "speed-up" "$tmp/q.out"
 # The calibration is cached per device in the cache folder and reused.
 ok test -n "$(ls "${CLIMP_CACHE_DIR:-$HOME/.cache/climp}"/calib-*.json 2>/dev/null)"
 
@@ -36,9 +44,30 @@ ok grep -q "(cached)" "$tmp/f.out"
 ok test "$(grep -c '"key":' "$tmp/f.json")" -eq 1
 ok "$BUILD/tests/test_bench" --validate "$tmp/f.json"
 
+# Reference options (once trainer/bench.c passes them to climp_bench_ref_option).
+if "$BIN" bench --help | grep -q -- '--no-reference'; then
+  "$BIN" bench kernels --quick --filter rmsnorm --no-reference --json "$tmp/n.json" >"$tmp/n.out" 2>&1
+  ok test $? -eq 0
+  ok "$BUILD/tests/test_bench" --validate "$tmp/n.json"
+  ok test "$(grep -cE '"status":[[:space:]]*"off"' "$tmp/n.json")" -eq 2
+  ok test "$(grep -cE '"speedup_vs_reference":[[:space:]]*null' "$tmp/n.json")" -eq 2
+  ok grep -qE '"enabled":[[:space:]]*false' "$tmp/n.json"
+  # A budget below the first scan's predicted time skips it (recorded, not an error).
+  "$BIN" bench kernels --quick --filter scan_fwd --reference-budget 0.001 --json "$tmp/s.json" \
+      >"$tmp/s.out" 2>&1
+  ok test $? -eq 0
+  ok "$BUILD/tests/test_bench" --validate "$tmp/s.json"
+  ok grep -qE '"status":[[:space:]]*"skipped"' "$tmp/s.json"
+  ok grep -qE '"errors":[[:space:]]*\[\]' "$tmp/s.json"
+  bad_ref="--reference-budget 0"
+else
+  echo "skip: climp bench has no --no-reference yet (trainer/bench.c parser)"
+  bad_ref=""
+fi
+
 # Bad command lines: one line, exit 2, nothing written.
 for args in "--bogus" "--reps 0" "--preset no-such-model" "--batch-size 4,x" "sideways" \
-            "--backends some"; do
+            "--backends some" ${bad_ref:+"$bad_ref"}; do
   # shellcheck disable=SC2086
   "$BIN" bench $args --json "$tmp/bad.json" >"$tmp/bad.out" 2>&1; rc=$?
   ok test $rc -eq 2
@@ -69,6 +98,8 @@ assert v["flops_per_item"] == p["vision"], (v["flops_per_item"], p["vision"])
   ok grep -q "### kernels" "$tmp/c.md"
   ok grep -q "### scaling" "$tmp/c.md"
   ok grep -q "×" "$tmp/c.md"
+  ok grep -q "vs C ref" "$tmp/c.md"
+  ok grep -q "speedup_vs_reference" "$tmp/c.csv"
   ok test "$(wc -l <"$tmp/c.csv")" -gt 20
   "$PY" "$SRC/scripts/bench_compare" "$tmp/q.json" --baseline nothing-like-this >/dev/null 2>&1
   ok test $? -ne 0

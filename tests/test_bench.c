@@ -1,7 +1,8 @@
 /* `climp bench` pieces that need no device: the analytic FLOP counts against the figures of
  * reference/architecture.md §6 (VMamba-T/B, Mamba-1.4B, Mamba2-1.3B) and ViT-B/16's known cost,
  * the statistics, and the JSON schema validator (the stored example passes; documents broken in
- * one place each fail). `test_bench --validate FILE...` validates result files (tests/cli_bench.sh).
+ * one place each fail, including the plain-C reference block of schema 2; schema 1 documents
+ * still pass). `test_bench --validate FILE...` validates result files (tests/cli_bench.sh).
  * Implementation under test: trainer/bench_flops.c, bench.c, bench_json.c. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -120,11 +121,16 @@ static void test_schema(const char *path) {
     static const char *const breaks[] = {"schema_version", "no provenance.git_commit",
                                          "min > median", "samples length", "tool",
                                          "no kernel flops", "negative GB/s", "scaling status",
-                                         "no vit_b16", "null peak"};
+                                         "no vit_b16", "null peak", "no reference",
+                                         "reference status", "reference without time",
+                                         "speedup != reference / device", "skipped with speedup",
+                                         "reference min > median", "no settings.reference",
+                                         "schema_version 0"};
     for (size_t i = 0; i < sizeof(breaks) / sizeof(breaks[0]); i++) {
         cJSON *d = cJSON_Duplicate(doc, 1);
         cJSON *k0 = cJSON_GetArrayItem(cJSON_GetObjectItem(d, "kernels"), 0);
         cJSON *t = cJSON_GetObjectItem(k0, "time");
+        cJSON *ref = cJSON_GetObjectItem(k0, "reference");
         cJSON *img = NULL, *e;
         cJSON_ArrayForEach(e, cJSON_GetObjectItem(d, "scaling"))
             if (!strcmp(cJSON_GetObjectItem(e, "series")->valuestring, "image")) img = e;
@@ -138,6 +144,21 @@ static void test_schema(const char *path) {
         case 6: cJSON_ReplaceItemInObject(k0, "gbps", cJSON_CreateNumber(-1)); break;
         case 7: cJSON_ReplaceItemInObject(img, "status", cJSON_CreateString("fine")); break;
         case 8: cJSON_DeleteItemFromObject(img, "vit_b16"); break;
+        case 10: cJSON_DeleteItemFromObject(k0, "reference"); break;
+        case 11: cJSON_ReplaceItemInObject(ref, "status", cJSON_CreateString("fine")); break;
+        case 12: cJSON_DeleteItemFromObject(ref, "time"); break;
+        case 13: {
+            double sp = cJSON_GetObjectItem(k0, "speedup_vs_reference")->valuedouble;
+            cJSON_ReplaceItemInObject(k0, "speedup_vs_reference", cJSON_CreateNumber(1.01 * sp));
+            break;
+        }
+        case 14: cJSON_ReplaceItemInObject(ref, "status", cJSON_CreateString("skipped")); break;
+        case 15:
+            cJSON_ReplaceItemInObject(cJSON_GetObjectItem(ref, "time"), "min",
+                                      cJSON_CreateNumber(1e9));
+            break;
+        case 16: cJSON_DeleteItemFromObject(cJSON_GetObjectItem(d, "settings"), "reference"); break;
+        case 17: cJSON_ReplaceItemInObject(d, "schema_version", cJSON_CreateNumber(0)); break;
         default:
             cJSON_ReplaceItemInObject(cJSON_GetObjectItem(cJSON_GetObjectItem(d, "device"),
                                                           "peaks"),
@@ -150,6 +171,33 @@ static void test_schema(const char *path) {
         cJSON_free(s);
         cJSON_Delete(d);
     }
+    /* Schema 2 readers accept version 1 (no references; the PyTorch baseline writes 1) and a
+     * case whose reference was skipped (speedup null). */
+    cJSON *k0 = cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "kernels"), 0);
+    tu_check(k0 && cJSON_IsObject(cJSON_GetObjectItem(k0, "reference")) &&
+                 cJSON_IsNumber(cJSON_GetObjectItem(k0, "speedup_vs_reference")),
+             "the example's first kernel has a timed reference");
+    cJSON *d = cJSON_Duplicate(doc, 1);
+    cJSON *dk = cJSON_GetArrayItem(cJSON_GetObjectItem(d, "kernels"), 0);
+    cJSON *dr = cJSON_GetObjectItem(dk, "reference");
+    cJSON_ReplaceItemInObject(dr, "status", cJSON_CreateString("skipped"));
+    cJSON_DeleteItemFromObject(dr, "time");
+    cJSON_ReplaceItemInObject(dk, "speedup_vs_reference", cJSON_CreateNull());
+    char *txt2 = cJSON_PrintUnformatted(d);
+    tu_check(!climp_bench_validate(txt2, err, sizeof(err)), "a skipped reference validates (%s)",
+             err);
+    cJSON_free(txt2);
+    cJSON_ReplaceItemInObject(d, "schema_version", cJSON_CreateNumber(1));
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(d, "settings"), "reference");
+    cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(d, "kernels")) {
+        cJSON_DeleteItemFromObject(e, "reference");
+        cJSON_DeleteItemFromObject(e, "speedup_vs_reference");
+    }
+    txt2 = cJSON_PrintUnformatted(d);
+    tu_check(!climp_bench_validate(txt2, err, sizeof(err)), "schema 1 still validates (%s)", err);
+    cJSON_free(txt2);
+    cJSON_Delete(d);
     cJSON_Delete(doc);
     tu_check(climp_bench_validate("[1, 2]", err, sizeof(err)) != 0, "an array is rejected");
     tu_check(climp_bench_validate("{", err, sizeof(err)) != 0, "broken JSON is rejected");

@@ -197,6 +197,10 @@ static void usage(void) {
         "  --recalibrate        measure the device peaks again instead of using the cache\n"
         "  --recompute          train with block recomputation (climp train --recompute)\n"
         "  --scaling-budget SEC skip scaling points predicted to take longer (default 60)\n"
+        "  --no-reference       do not time the plain-C reference of each kernel case\n"
+        "  --reference          time it (the default): `speedup_vs_reference` per kernel\n"
+        "  --reference-budget SEC  skip references predicted slower per call (default 30;\n"
+        "                       --quick 0.25)\n"
         "  --max-image-size S   largest image size of the scaling series (default 3584)\n"
         "  --max-text-len L     longest caption of the scaling series (default 2048)\n");
 }
@@ -282,6 +286,7 @@ static int parse(int argc, char **argv, climp_bench_opts *o) {
                     return 2;
                 }
             }
+        } else if (climp_bench_ref_option(argc, argv, &i)) {
         } else {
             fprintf(stderr, "climp bench: unknown argument '%s' (try --help)\n", argv[i]);
             return 2;

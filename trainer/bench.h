@@ -9,6 +9,7 @@
  *   bench_kernels.c  per-kernel cases at the models' real shapes
  *   bench_model.c    train / infer / scaling on whole models
  *   bench_flops.c    analytic FLOP counts (architecture.md §6) and the ViT-B/16 comparison
+ *   bench_ref.c      the plain-C reference of every kernel case, timed on the same inputs
  *   bench_json.c     provenance, JSON helpers, the schema validator */
 #ifndef CLIMP_BENCH_H
 #define CLIMP_BENCH_H
@@ -19,7 +20,9 @@
 #include "model/config.h"
 #include "runtime/climp_runtime.h"
 
-#define CLIMP_BENCH_SCHEMA_VERSION 1
+/* 2: kernel objects gain "reference" and "speedup_vs_reference", settings gain "reference"
+ * (docs/bench.md). The validator accepts every version from 1 on. */
+#define CLIMP_BENCH_SCHEMA_VERSION 2
 #define CLIMP_BENCH_MAX_LIST 16
 #define CLIMP_BENCH_ENERGY_MAX 16
 
@@ -153,6 +156,65 @@ typedef struct climp_vit_cost {
     double attn_bytes_layer, attn_bytes_train, act_bytes_train, act_bytes_infer;
 } climp_vit_cost;
 void climp_flops_vit_b16(int H, int W, climp_vit_cost *out);
+
+/* ------------------------------------------------------------------ plain-C references */
+/* bench_ref.c: every kernel case also times its plain-C reference (model/ *_ref.c,
+ * runtime/gemm_ref.c) on the same shape and inputs: host copies of the case's device views, one
+ * thread, one warm-up then the repetitions (short calls batched like the device's), within a
+ * per-call time budget. Kinds name the reference; the views v[] come in the order below. */
+typedef enum climp_bench_ref_kind {
+    CLIMP_BREF_NONE = 0,
+    CLIMP_BREF_SCAN_FWD,  /* shape: climp_scan_shape; u dt A Bm Cm D bias z out */
+    CLIMP_BREF_SCAN_BWD,  /* ... then dout du ddt dA dBm dCm dD dbias dz (z, dz empty: no gate) */
+    CLIMP_BREF_GEMM,      /* shape: climp_gemm_desc; A B C */
+    CLIMP_BREF_CONV1D_F,  /* the bench's op cases: views as the launcher call in bench_kernels.c */
+    CLIMP_BREF_CONV1D_B,
+    CLIMP_BREF_DW_F,
+    CLIMP_BREF_DW_B,
+    CLIMP_BREF_C3S2_F,
+    CLIMP_BREF_C3S2_B,
+    CLIMP_BREF_LN_F,
+    CLIMP_BREF_LN_B,
+    CLIMP_BREF_RMS_F,
+    CLIMP_BREF_RMS_B,
+    CLIMP_BREF_NCE_F,
+    CLIMP_BREF_NCE_B,
+    CLIMP_BREF_ADAMW,     /* seg: climp_adamw_segment (one), hp: climp_adamw_hparams */
+    CLIMP_BREF_SILU_F,
+    CLIMP_BREF_XSCAN_F
+} climp_bench_ref_kind;
+
+#define CLIMP_BENCH_REF_VIEWS 18
+typedef struct climp_bench_ref_case {
+    climp_bench_ref_kind kind;
+    int B, L, H, W, C, K, Cin, Cout, rows; /* as the launcher takes them */
+    size_t n;
+    const void *shape;    /* climp_scan_shape (scan) or climp_gemm_desc (gemm) */
+    const void *seg, *hp; /* AdamW */
+    climp_tview v[CLIMP_BENCH_REF_VIEWS];
+} climp_bench_ref_case;
+
+/* Command-line options of the references, for bench.c's parser: --reference, --no-reference,
+ * --reference-budget SEC. Returns 1 when argv[*i] was one of them (and advances *i past a value);
+ * a bad value prints one line and exits 2, like the other options. */
+int climp_bench_ref_option(int argc, char **argv, int *i);
+/* Whether references run (default on; --no-reference turns them off) and the per-call budget in
+ * seconds (default 30, --quick 0.25). */
+int climp_bench_ref_enabled(const climp_bench *b);
+double climp_bench_ref_budget(const climp_bench *b);
+/* The settings block ("reference" in "settings"): enabled, budget, threads, build flags. */
+cJSON *climp_bench_ref_settings_json(const climp_bench *b);
+/* Times the reference of one case after its device measurement and adds "reference" and
+ * "speedup_vs_reference" (= reference median / device_median_s, null when not run) to the kernel
+ * object o. name is the case's kernel name (the predictor keeps one rate per name); key its
+ * "<name> <model> <shape>": consecutive calls with the same key (the variants of one case, e.g.
+ * the GEMM backends) share one measurement. Returns the reference median in seconds, or NAN when
+ * it did not run (off, skipped, failed). */
+double climp_bench_reference(climp_bench *b, const char *name, const char *key,
+                             const climp_bench_ref_case *rc, double flops, double bytes,
+                             double device_median_s, cJSON *o);
+/* Forget the per-name rates of the predictor (start of a kernels section). */
+void climp_bench_ref_reset(void);
 
 /* ------------------------------------------------------------------ JSON */
 cJSON *climp_bench_provenance(const climp_bench *b);

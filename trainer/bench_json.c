@@ -429,7 +429,39 @@ static void stats(vctx *v, const cJSON *o, const char *path) {
         fail(v, p, "samples", "not all non-negative numbers");
 }
 
-static void entries(vctx *v, const cJSON *root, const char *section, int climp) {
+/* Schema 2: the plain-C reference of a climp kernel case (trainer/bench_ref.c). */
+static void reference(vctx *v, const cJSON *e, const char *path) {
+    const cJSON *r = obj(v, e, path, "reference");
+    if (!r) return;
+    char p[160];
+    snprintf(p, sizeof(p), "%s.reference", path);
+    str(v, r, p, "function", NULL);
+    str(v, r, p, "reason", NULL);
+    if (!str(v, r, p, "status", "ok|skipped|off|unavailable|failed")) return;
+    const cJSON *sp = get(v, e, path, "speedup_vs_reference");
+    if (!sp) return;
+    if (strcmp(cJSON_GetObjectItem(r, "status")->valuestring, "ok")) {
+        if (!cJSON_IsNull(sp))
+            fail(v, path, "speedup_vs_reference", "not null without a reference");
+        return;
+    }
+    stats(v, r, p);
+    num(v, r, p, "threads", 1, 0);
+    const cJSON *bd = obj(v, r, p, "build");
+    if (bd) {
+        char q[176];
+        snprintf(q, sizeof(q), "%s.build", p);
+        str(v, bd, q, "compiler", NULL);
+        str(v, bd, q, "flags", NULL);
+    }
+    if (!num(v, e, path, "speedup_vs_reference", 0, 0) || v->bad) return;
+    const double rm = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "time"), "median")->valuedouble;
+    const double dm = cJSON_GetObjectItem(cJSON_GetObjectItem(e, "time"), "median")->valuedouble;
+    if (!(dm > 0) || !(fabs(sp->valuedouble - rm / dm) <= 1e-6 * (rm / dm)))
+        fail(v, path, "speedup_vs_reference", "differs from reference median / median");
+}
+
+static void entries(vctx *v, const cJSON *root, const char *section, int climp, int version) {
     const cJSON *a = arr(v, root, "$", section);
     const cJSON *e;
     int i = 0;
@@ -458,6 +490,7 @@ static void entries(vctx *v, const cJSON *root, const char *section, int climp) 
             num(v, e, p, "roofline_gflops", 0, 1);
             num(v, e, p, "pct_of_roofline", 0, !climp);
             str(v, e, p, "bound", climp ? "compute|memory" : "compute|memory|unknown");
+            if (climp && version >= 2) reference(v, e, p);
         } else if (!strcmp(section, "train")) {
             str(v, e, p, "preset", NULL);
             str(v, e, p, "mode", "train_step|forward");
@@ -521,8 +554,10 @@ int climp_bench_validate(const char *json_text, char *err, size_t err_size) {
     }
     str(&v, root, "$", "schema", "climp-bench");
     const cJSON *sv = get(&v, root, "$", "schema_version");
-    if (sv && !(cJSON_IsNumber(sv) && sv->valueint == CLIMP_BENCH_SCHEMA_VERSION))
+    if (sv && !(cJSON_IsNumber(sv) && sv->valuedouble == sv->valueint && sv->valueint >= 1 &&
+                sv->valueint <= CLIMP_BENCH_SCHEMA_VERSION))
         fail(&v, "$", "schema_version", "unsupported");
+    const int version = sv && cJSON_IsNumber(sv) ? sv->valueint : 0;
     str(&v, root, "$", "tool", "climp|pytorch");
     str(&v, root, "$", "name", NULL);
     const cJSON *tool = cJSON_GetObjectItem(root, "tool");
@@ -567,11 +602,23 @@ int climp_bench_validate(const char *json_text, char *err, size_t err_size) {
     if (se) {
         num(&v, se, "$.settings", "reps", 1, 0);
         num(&v, se, "$.settings", "warmup", 0, 0);
+        /* Written by the kernels section: required when it has entries. */
+        if (climp && version >= 2 &&
+            (cJSON_GetObjectItem(se, "reference") ||
+             cJSON_GetArraySize(cJSON_GetObjectItem(root, "kernels")) > 0)) {
+            const cJSON *rs = obj(&v, se, "$.settings", "reference");
+            if (rs) {
+                const cJSON *en2 = get(&v, rs, "$.settings.reference", "enabled");
+                if (en2 && !cJSON_IsBool(en2))
+                    fail(&v, "$.settings.reference", "enabled", "not a boolean");
+                num(&v, rs, "$.settings.reference", "budget_s", 0, 0);
+            }
+        }
     }
-    entries(&v, root, "kernels", climp);
-    entries(&v, root, "train", climp);
-    entries(&v, root, "infer", climp);
-    entries(&v, root, "scaling", climp);
+    entries(&v, root, "kernels", climp, version);
+    entries(&v, root, "train", climp, version);
+    entries(&v, root, "infer", climp, version);
+    entries(&v, root, "scaling", climp, version);
     arr(&v, root, "$", "errors");
     cJSON_Delete(root);
     return v.bad;

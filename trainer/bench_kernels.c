@@ -1,10 +1,12 @@
 /* `climp bench kernels`: every op family at the models' real shapes through the public launchers
- * (the model/ headers and climp_gemm_with): the selective scan forward and backward (Mamba-130m, Mamba-1.4B,
- * VMamba-T/B stages; short and long L), GEMM on every available backend, convolutions, norms, the
- * InfoNCE loss, AdamW, SiLU and the cross-scan. Per case: time statistics, FLOPs and bytes counted
- * analytically (docs/bench.md lists each formula), GFLOP/s, GB/s, arithmetic intensity, % of the
- * measured peaks and of the roofline bound, and the kernels one call launches (one profiled call).
- * Inputs are seeded random data; results are not checked here (the op tests do that). */
+ * (the model/ headers and climp_gemm_with): the selective scan forward and backward (Mamba-130m,
+ * Mamba-1.4B, VMamba-T/B stages; short and long L), GEMM on every available backend, convolutions,
+ * norms, the InfoNCE loss, AdamW, SiLU and the cross-scan. Per case: time statistics, FLOPs and
+ * bytes counted analytically (docs/bench.md lists each formula), GFLOP/s, GB/s, arithmetic
+ * intensity, % of the measured peaks and of the roofline bound, the kernels one call launches (one
+ * profiled call), and the time of the op's plain-C reference on the same inputs with the speed-up
+ * over it (trainer/bench_ref.c). Inputs are seeded random data; results are not checked here (the
+ * op tests do that). */
 #define _POSIX_C_SOURCE 200809L
 #include "trainer/bench.h"
 
@@ -65,7 +67,7 @@ static int wanted(const climp_bench *b, const char *name, const char *model, con
 /* Measure one case and append its record. */
 static void run_case(climp_bench *b, const char *name, const char *model, const char *shape,
                      const char *variant, double flops, double bytes, climp_bench_fn fn,
-                     void *user) {
+                     void *user, const climp_bench_ref_case *ref) {
     char item[320];
     snprintf(item, sizeof(item), "%s %s %s [%s]", name, model, shape, variant);
     climp_bench_stats st;
@@ -102,9 +104,21 @@ static void run_case(climp_bench *b, const char *name, const char *model, const 
     climp_json_num(o, "event_seconds", ev);
     climp_json_num(o, "profiled_wall_seconds", wall);
     cJSON_AddItemToObject(o, "launches", rows);
+    /* The plain-C reference on the same shape and inputs (after the device, so its host copies
+     * are the inputs the device used). */
+    const double rt = climp_bench_reference(b, name, key, ref, flops, bytes, t, o);
     cJSON_AddItemToArray(b->kernels, o);
-    printf("%-16s %-12s %-40s %-14s %10.3f %9.2f %8.2f %7.2f %6.1f%%\n", name, model, shape,
-           variant, t * 1e3, flops / t / 1e9, bytes / t / 1e9, ai, 100 * bound_s / t);
+    char rms[16] = "-", sp[16] = "-";
+    if (isfinite(rt)) {
+        snprintf(rms, sizeof(rms), "%.3f", rt * 1e3);
+        snprintf(sp, sizeof(sp), "%.2fx", rt / t);
+    } else {
+        const cJSON *rs = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "reference"), "status");
+        if (cJSON_IsString(rs)) snprintf(rms, sizeof(rms), "%.10s", rs->valuestring);
+    }
+    printf("%-16s %-12s %-40s %-14s %10.3f %10s %9s %9.2f %8.2f %7.2f %6.1f%%\n", name, model,
+           shape, variant, t * 1e3, rms, sp, flops / t / 1e9, bytes / t / 1e9, ai,
+           100 * bound_s / t);
     fflush(stdout);
 }
 
@@ -179,6 +193,19 @@ static climp_status scan_setup_bwd(kbufs *k, const scan_case *c, scan_run *r) {
     return CLIMP_OK;
 }
 
+/* The reference's view of a scan case (bench.h: u dt A Bm Cm D bias z out, then the gradients). */
+static climp_bench_ref_case scan_ref(const scan_run *r, climp_bench_ref_kind kind) {
+    climp_bench_ref_case c;
+    memset(&c, 0, sizeof(c));
+    c.kind = kind;
+    c.shape = &r->s;
+    const climp_tview v[CLIMP_BENCH_REF_VIEWS] = {r->u,  r->dt,  r->A,   r->Bm,  r->Cm,  r->D,
+                                                  r->bias, r->z, r->out, r->dout, r->du, r->ddt,
+                                                  r->dA, r->dBm, r->dCm, r->dD,  r->dbias, r->dz};
+    memcpy(c.v, v, sizeof(v));
+    return c;
+}
+
 static void bench_scan(climp_bench *b) {
     /* Text: B x L captions (short: a batch of 8 captions of 64 tokens; long: one of 2048).
      * Vision: one image at 224, stage 0 (56 x 56 = 3136 positions) and stage 2 (14 x 14). */
@@ -211,17 +238,19 @@ static void bench_scan(climp_bench *b) {
         climp_status s = scan_setup(&k, c, &r);
         const double bld = (double)c->B * c->L * c->Dc, blg = (double)c->B * c->L * c->G;
         const double stf = (double)climp_scan_states_size(&r.s), small = (double)c->Dc * (c->N + 2);
+        climp_bench_ref_case ref = scan_ref(&r, CLIMP_BREF_SCAN_FWD);
         if (!s && want_f)
             run_case(b, "scan_fwd", c->model, shape, "auto", bld * (9.0 * c->N + 1 + c->z),
-                     4 * (bld * (3 + c->z) + blg * 2 * c->N + small + stf), scan_fwd, &r);
+                     4 * (bld * (3 + c->z) + blg * 2 * c->N + small + stf), scan_fwd, &r, &ref);
         if (!s && want_b) {
             /* The backward needs the forward's states. */
             s = scan_setup_bwd(&k, c, &r);
             if (!s) s = scan_fwd(&r);
+            ref = scan_ref(&r, CLIMP_BREF_SCAN_BWD);
             if (!s)
                 run_case(b, "scan_bwd", c->model, shape, "auto", bld * (25.0 * c->N + 10),
                          4 * (bld * (5 + 2 * c->z) + blg * 4 * c->N + 2 * small + stf), scan_bwd,
-                         &r);
+                         &r, &ref);
         }
         if (s) climp_bench_error(b, "kernels", shape, s, 0);
         kb_free(&k);
@@ -289,8 +318,13 @@ static void bench_gemm(climp_bench *b) {
             if (!b->opt.all_backends && be != (int)climp_gemm_choose(b->ctx, d)) continue;
             if (!climp_gemm_backend_available(b->ctx, (climp_gemm_backend)be)) continue;
             r.be = (climp_gemm_backend)be;
+            climp_bench_ref_case ref;
+            memset(&ref, 0, sizeof(ref));
+            ref.kind = CLIMP_BREF_GEMM;
+            ref.shape = &r.d;
+            ref.v[0] = r.A, ref.v[1] = r.B, ref.v[2] = r.C;
             run_case(b, "gemm", c->model, shape, climp_gemm_backend_name(r.be), flops, bytes,
-                     gemm_call, &r);
+                     gemm_call, &r, &ref);
         }
         if (s) climp_bench_error(b, "kernels", shape, s, 0);
         kb_free(&k);
@@ -384,7 +418,20 @@ static void op_case(climp_bench *b, op_run *r, const char *name, const char *mod
         s = op_call(r);
         r->kind = OP_RMS_B;
     }
-    if (!s) run_case(b, name, model, shape, "auto", flops, bytes, op_call, r);
+    /* The references take the same views and sizes (bench_ref.c maps each kind's order). */
+    static const climp_bench_ref_kind kinds[] = {
+        CLIMP_BREF_CONV1D_F, CLIMP_BREF_CONV1D_B, CLIMP_BREF_DW_F,   CLIMP_BREF_DW_B,
+        CLIMP_BREF_C3S2_F,   CLIMP_BREF_C3S2_B,   CLIMP_BREF_LN_F,   CLIMP_BREF_LN_B,
+        CLIMP_BREF_RMS_F,    CLIMP_BREF_RMS_B,    CLIMP_BREF_NCE_F,  CLIMP_BREF_NCE_B,
+        CLIMP_BREF_ADAMW,    CLIMP_BREF_SILU_F,   CLIMP_BREF_XSCAN_F};
+    climp_bench_ref_case ref;
+    memset(&ref, 0, sizeof(ref));
+    ref.kind = kinds[r->kind];
+    ref.B = r->B, ref.L = r->L, ref.H = r->H, ref.W = r->W, ref.C = r->C, ref.K = r->K;
+    ref.Cin = r->Cin, ref.Cout = r->Cout, ref.rows = r->rows, ref.n = r->n;
+    ref.seg = &r->seg, ref.hp = &r->hp;
+    memcpy(ref.v, r->v, sizeof(r->v));
+    if (!s) run_case(b, name, model, shape, "auto", flops, bytes, op_call, r, &ref);
     else climp_bench_error(b, "kernels", shape, s, 0);
     kb_free(&k);
 }
@@ -511,10 +558,15 @@ static void bench_ops(climp_bench *b) {
 }
 
 climp_status climp_bench_kernels(climp_bench *b) {
-    printf("\n%-16s %-12s %-40s %-14s %10s %9s %8s %7s %7s\n", "kernel", "model", "shape",
-           "variant", "median ms", "GFLOP/s", "GB/s", "AI", "%roof");
+    printf("\n%-16s %-12s %-40s %-14s %10s %10s %9s %9s %8s %7s %7s\n", "kernel", "model",
+           "shape", "variant", "median ms", "ref ms", "speed-up", "GFLOP/s", "GB/s", "AI",
+           "%roof");
+    cJSON_AddItemToObject(cJSON_GetObjectItem(b->root, "settings"), "reference",
+                          climp_bench_ref_settings_json(b));
+    climp_bench_ref_reset();
     bench_scan(b);
     bench_gemm(b);
     bench_ops(b);
+    climp_bench_ref_reset();
     return CLIMP_OK;
 }
