@@ -262,6 +262,17 @@ void climp_profile_reset(climp_ctx *ctx);
 climp_status climp_write_kernel_binaries(climp_ctx *ctx, const char *dir);
 /* Names of embedded kernel sources: returns NULL past the end. */
 const char *climp_kernel_source_name(int i);
+/* The exact text climp builds for program (source, defines): the #define prologue, "#line 1",
+ * then the source; malloc'd (caller frees), NULL without such a source or memory. *key receives
+ * its offline-binary key, the <key> of `<source>-<key>.bin` (docs/fpga.md, section 3). */
+char *climp_program_text(const char *source, const char *defines, uint64_t *key);
+/* Builds a whole program text (used as is: no prologue) on the context's device with climp's build
+ * options and writes its binary in the offline-binary format as DIR/<stem>-<key>.bin, key as
+ * climp_program_text computes it from the text; `file` (cap bytes) receives the file name. A
+ * failed build prints the build log and returns CLIMP_ERR_BUILD. Kernel bundles: a folder's
+ * bundle.map maps programs to one such binary (trainer/bundle.c writes both). */
+climp_status climp_build_binary(climp_ctx *ctx, const char *text, const char *dir,
+                                const char *stem, char *file, size_t cap);
 
 /* ---------------------------------------------------------------- tuning table
  * Kernel tunables that `climp tune` measured best for a device, in a JSON file keyed by device

@@ -1,6 +1,7 @@
 /* Kernel programs: embedded or on-disk sources, the host-written #define prologue, JIT build with
- * an in-memory cache and an on-disk binary cache, the offline-binary (binary-only) mode, kernel
- * lookup, and writing every built program as binaries for `climp compile-kernels`. */
+ * an in-memory cache and an on-disk binary cache, the offline-binary (binary-only) mode with
+ * kernel bundles (one binary serving many programs, its kernels renamed with a per-program prefix:
+ * bundle.map), kernel lookup, and writing binaries for `climp compile-kernels`. */
 #define _POSIX_C_SOURCE 200809L
 #include "runtime/rt_internal.h"
 
@@ -105,6 +106,29 @@ static char *make_prologue(const char *defines) {
     return out;
 }
 
+/* The program text climp builds: prologue + source (malloc'd; NULL, error set, on failure). */
+static char *full_text(const char *source, const char *defines, climp_status *st) {
+    size_t len = 0;
+    char *owned = NULL;
+    const char *text = rt_source_text(source, &len, &owned);
+    if (!text) {
+        climp_error_set("no kernel source named '%s' (embedded or in $CLIMP_KERNEL_DIR)", source);
+        *st = CLIMP_ERR_NO_KERNEL_SOURCE;
+        return NULL;
+    }
+    char *pro = make_prologue(defines);
+    char *full = pro ? malloc(strlen(pro) + len + 1) : NULL;
+    if (full) {
+        strcpy(full, pro);
+        memcpy(full + strlen(pro), text, len);
+        full[strlen(pro) + len] = 0;
+    }
+    free(pro);
+    free(owned);
+    *st = full ? CLIMP_OK : CLIMP_ERR_HOST_OOM;
+    return full;
+}
+
 /* The identity of a program's binary: source (with prologue), options, and the device. */
 static uint64_t program_hash(const climp_ctx *ctx, const char *full, int with_device) {
     uint64_t h = fnv1a(0xcbf29ce484222325ull, full, strlen(full));
@@ -179,7 +203,7 @@ static climp_status write_binary_file(const char *path, uint64_t key, const unsi
     return CLIMP_OK;
 }
 
-static unsigned char *read_binary_file(const char *path, uint64_t key, size_t *n) {
+unsigned char *rt_read_binary_file(const char *path, uint64_t key, size_t *n) {
     size_t len = 0;
     char *buf = read_file(path, &len);
     size_t hdr = sizeof(CACHE_MAGIC) + 16;
@@ -218,8 +242,8 @@ static void print_build_log(climp_ctx *ctx, cl_program prog, const char *source,
     free(log);
 }
 
-static climp_status build_from_binary(climp_ctx *ctx, const unsigned char *bin, size_t n,
-                                      cl_program *out) {
+climp_status rt_build_from_binary(climp_ctx *ctx, const unsigned char *bin, size_t n,
+                                  cl_program *out) {
     cl_int err, bstatus = CL_SUCCESS;
     cl_program p = clCreateProgramWithBinary(ctx->context, 1, &ctx->device, &n, &bin, &bstatus,
                                              &err);
@@ -242,42 +266,31 @@ static int disk_cache_enabled(void) {
 }
 
 static climp_status load_program(climp_ctx *ctx, const char *source, const char *defines,
-                                 cl_program *out) {
-    size_t len = 0;
-    char *owned = NULL;
-    const char *text = rt_source_text(source, &len, &owned);
-    if (!text) {
-        climp_error_set("no kernel source named '%s' (embedded or in $CLIMP_KERNEL_DIR)", source);
-        return CLIMP_ERR_NO_KERNEL_SOURCE;
-    }
-    char *pro = make_prologue(defines);
-    char *full = pro ? malloc(strlen(pro) + len + 1) : NULL;
-    if (!full) {
-        free(pro);
-        free(owned);
-        return CLIMP_ERR_HOST_OOM;
-    }
-    strcpy(full, pro);
-    memcpy(full + strlen(pro), text, len);
-    full[strlen(pro) + len] = 0;
-    free(pro);
-    free(owned);
+                                 cl_program *out, char **prefix) {
     climp_status s = CLIMP_OK;
+    char *full = full_text(source, defines, &s);
+    if (!full) return s;
     char path[1024];
 
     if (ctx->binary_only) {
         uint64_t key = program_hash(ctx, full, 0);
+        *out = NULL;
+        s = rt_bundle_get(ctx, source, defines, key, out, prefix);
+        if (s || *out) {
+            free(full);
+            return s;
+        }
         snprintf(path, sizeof(path), "%s/%s-%016llx.bin", ctx->binary_dir, source,
                  (unsigned long long)key);
         size_t n = 0;
-        unsigned char *bin = read_binary_file(path, key, &n);
+        unsigned char *bin = rt_read_binary_file(path, key, &n);
         if (!bin) {
             climp_error_set("no offline binary for kernel source '%s' (defines '%s') for device "
                             "'%s' in %s (expected %s); make it with 'climp compile-kernels'",
                             source, defines ? defines : "", ctx->info.name, ctx->binary_dir, path);
             s = CLIMP_ERR_NO_BINARY;
         } else {
-            s = build_from_binary(ctx, bin, n, out);
+            s = rt_build_from_binary(ctx, bin, n, out);
             free(bin);
             if (s) {
                 climp_error_set("offline binary %s for kernel source '%s' does not load on "
@@ -286,6 +299,7 @@ static climp_status load_program(climp_ctx *ctx, const char *source, const char 
                 s = CLIMP_ERR_NO_BINARY;
             } else {
                 ctx->counters.binary_loads++;
+                climp_log(CLIMP_LOG_DEBUG, "loaded offline binary %s", path);
             }
         }
         free(full);
@@ -298,9 +312,9 @@ static climp_status load_program(climp_ctx *ctx, const char *source, const char 
         snprintf(path, sizeof(path), "%s/%s-%016llx.bin", climp_cache_dir(), source,
                  (unsigned long long)key);
         size_t n = 0;
-        unsigned char *bin = read_binary_file(path, key, &n);
+        unsigned char *bin = rt_read_binary_file(path, key, &n);
         if (bin) {
-            s = build_from_binary(ctx, bin, n, out);
+            s = rt_build_from_binary(ctx, bin, n, out);
             free(bin);
             if (s == CLIMP_OK) {
                 ctx->counters.binary_loads++;
@@ -359,15 +373,18 @@ static climp_status get_program(climp_ctx *ctx, const char *source, const char *
         return CLIMP_OK;
     }
     cl_program prog;
-    CLIMP_TRY(load_program(ctx, source, defines, &prog));
+    char *prefix = NULL;
+    CLIMP_TRY(load_program(ctx, source, defines, &prog, &prefix));
     p = calloc(1, sizeof(*p));
     if (!p || !(p->source_name = strdup(source)) || !(p->defines = strdup(defines))) {
         if (p) free(p->source_name);
         free(p);
+        free(prefix);
         clReleaseProgram(prog);
         return CLIMP_ERR_HOST_OOM;
     }
     p->prog = prog;
+    p->prefix = prefix;
     p->next = ctx->programs;
     ctx->programs = p;
     *out = p;
@@ -392,10 +409,14 @@ climp_status climp_kernel_get(climp_ctx *ctx, const char *source, const char *de
         s = get_program(ctx, source, defines, &p);
         if (s == CLIMP_OK) {
             cl_int err;
-            cl_kernel ck = clCreateKernel(p->prog, kernel_name, &err);
+            char full[256];
+            snprintf(full, sizeof(full), "%s%s", p->prefix ? p->prefix : "", kernel_name);
+            cl_kernel ck = clCreateKernel(p->prog, full, &err);
             if (err != CL_SUCCESS) {
-                climp_error_set("kernel '%s' not found in cl_kernels/%s.cl (%s)", kernel_name,
-                                source, climp_status_name(err));
+                climp_error_set("kernel '%s' not found in cl_kernels/%s.cl%s%s%s (%s)", kernel_name,
+                                source, p->prefix ? " (kernel bundle, as '" : "",
+                                p->prefix ? full : "", p->prefix ? "')" : "",
+                                climp_status_name(err));
                 s = err;
             } else if (!(k = calloc(1, sizeof(*k))) || !(k->name = strdup(kernel_name))) {
                 free(k);
@@ -431,10 +452,12 @@ void rt_programs_release(climp_ctx *ctx) {
         clReleaseProgram(p->prog);
         free(p->source_name);
         free(p->defines);
+        free(p->prefix);
         free(p);
     }
     ctx->kernels = NULL;
     ctx->programs = NULL;
+    rt_bundle_free(ctx);
 }
 
 climp_status climp_write_kernel_binaries(climp_ctx *ctx, const char *dir) {
@@ -455,21 +478,12 @@ climp_status climp_write_kernel_binaries(climp_ctx *ctx, const char *dir) {
             ctx->info.name, ctx->info.platform_name, ctx->info.driver_version);
     int n = 0;
     for (rt_program *p = ctx->programs; p; p = p->next) {
-        size_t len = 0;
-        char *owned = NULL;
-        const char *text = rt_source_text(p->source_name, &len, &owned);
-        char *pro = make_prologue(p->defines);
-        char *full = text && pro ? malloc(strlen(pro) + len + 1) : NULL;
-        if (full) {
-            strcpy(full, pro);
-            memcpy(full + strlen(pro), text, len);
-            full[strlen(pro) + len] = 0;
-        }
-        free(pro);
-        free(owned);
+        climp_status fs = CLIMP_OK;
+        char *full = p->prefix ? NULL : full_text(p->source_name, p->defines, &fs);
         if (!full) {
             fclose(m);
-            return CLIMP_ERR_HOST_OOM;
+            if (p->prefix) climp_error_set("program %s comes from a kernel bundle", p->source_name);
+            return p->prefix ? CLIMP_ERR_UNSUPPORTED : fs;
         }
         uint64_t key = program_hash(ctx, full, 0);
         free(full);
@@ -493,4 +507,46 @@ climp_status climp_write_kernel_binaries(climp_ctx *ctx, const char *dir) {
     fclose(m);
     climp_log(CLIMP_LOG_INFO, "wrote %d program binaries to %s", n, dir);
     return CLIMP_OK;
+}
+
+char *climp_program_text(const char *source, const char *defines, uint64_t *key) {
+    climp_status s;
+    char *full = source ? full_text(source, defines ? defines : "", &s) : NULL;
+    if (full && key) *key = program_hash(NULL, full, 0);
+    return full;
+}
+
+climp_status climp_build_binary(climp_ctx *ctx, const char *text, const char *dir,
+                                const char *stem, char *file, size_t cap) {
+    if (!ctx || !text || !dir || !stem || !file || !cap) return CLIMP_ERR_INVALID_ARG;
+    if (mkdir_p(dir)) {
+        climp_error_set("cannot create folder %s", dir);
+        return CLIMP_ERR_IO;
+    }
+    cl_int err;
+    cl_program p = clCreateProgramWithSource(ctx->context, 1, &text, NULL, &err);
+    if (err != CL_SUCCESS) return rt_cl(err, "clCreateProgramWithSource");
+    ctx->counters.source_compiles++;
+    double t0 = climp_now_seconds();
+    err = clBuildProgram(p, 1, &ctx->device, rt_build_options(), NULL, NULL);
+    if (err != CL_SUCCESS) {
+        print_build_log(ctx, p, stem, "");
+        climp_error_set("program %s failed to build on %s (%s)", stem, ctx->info.name,
+                        climp_status_name(err));
+        clReleaseProgram(p);
+        return CLIMP_ERR_BUILD;
+    }
+    climp_log(CLIMP_LOG_DEBUG, "compiled %s in %.2f s", stem, climp_now_seconds() - t0);
+    uint64_t key = program_hash(ctx, text, 0);
+    unsigned char *bin = NULL;
+    size_t n = 0;
+    climp_status s = get_binary(ctx, p, &bin, &n);
+    clReleaseProgram(p);
+    char path[1400];
+    snprintf(file, cap, "%s-%016llx.bin", stem, (unsigned long long)key);
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
+    if (!s) s = write_binary_file(path, key, bin, n);
+    free(bin);
+    if (s) climp_error_set("cannot write %s", path);
+    return s;
 }

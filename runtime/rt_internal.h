@@ -24,6 +24,7 @@ typedef struct rt_program {
     char *defines;
     cl_program prog;
     struct rt_program *next;
+    char *prefix; /* served by a kernel bundle: kernel names carry this prefix there, else NULL */
 } rt_program;
 
 struct climp_kernel {
@@ -64,6 +65,8 @@ struct climp_ctx {
     void *gemm_state;
     /* Tuning table (runtime/tune.c), loaded on first lookup */
     void *tune_state;
+    /* Kernel bundle of the binary folder (runtime/program.c), read on the first program load */
+    void *bundle_state;
     pthread_mutex_t lock;
 };
 
@@ -73,6 +76,18 @@ climp_status rt_cl(cl_int err, const char *what);
 const char *rt_build_options(void);
 /* Embedded or on-disk source text for a name (NULL if none); *len receives its length. */
 const char *rt_source_text(const char *name, size_t *len, char **owned);
+
+/* Offline binaries (runtime/program.c): a binary file written by climp (magic, key, size, the
+ * driver's binary) read back when its key matches (NULL otherwise); a program built from it. */
+unsigned char *rt_read_binary_file(const char *path, uint64_t key, size_t *n);
+climp_status rt_build_from_binary(climp_ctx *ctx, const unsigned char *bin, size_t n,
+                                  cl_program *out);
+/* Kernel bundles (runtime/program_bundle.c): program (source, defines) of text key `key` from the
+ * binary folder's bundle.map: *out a reference to the one bundle program and *prefix its
+ * kernel-name prefix, or *out NULL when the bundle does not list it. rt_bundle_free at close. */
+climp_status rt_bundle_get(climp_ctx *ctx, const char *source, const char *defines, uint64_t key,
+                           cl_program *out, char **prefix);
+void rt_bundle_free(climp_ctx *ctx);
 
 /* Profiler: attribute host-side work (host-BLAS GEMM) to a row like a kernel launch. */
 void rt_prof_add(climp_ctx *ctx, const char *kernel, double seconds);

@@ -8,7 +8,11 @@
 # the loss and gradient norm of the ordinary kernels; a missing binary gives
 # one clear error naming the kernel source and the device; scripts/fpga/build.sh says so and
 # exits non-zero without an FPGA compiler, and with a stand-in compiler (the PoCL payloads)
-# rebuilds the same program texts, keys and files, which train too.
+# rebuilds the same program texts, keys and files, which train too. Kernel bundles:
+# `compile-kernels --bundle` writes all the step's programs as ONE binary; a training step from it
+# loads exactly one binary, compiles nothing and gives the JIT loss; a map lacking a program falls
+# back to its own file (or names it when that is missing too); a stale map key is refused;
+# build.sh --bundle-from rebuilds the same bundle with the stand-in compiler.
 set -u
 BIN=${CLIMP_BIN:?}
 SRC=${CLIMP_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -20,8 +24,21 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 size=(--image-size 32 --batch-size 4)
 # compile-kernels: the whole tiny step + inference with the fpga variants, into a folder
 "$BIN" compile-kernels --kernel-variant fpga --out "$tmp/bins" --preset tiny "${size[@]}" \
-  --list-programs >"$tmp/list.tsv" 2>"$tmp/ck.err"
+  --list-programs --bundle >"$tmp/list.tsv" 2>"$tmp/ck.err"
 ok test $? -eq 0
+# the bundle goes to its own folder: bins keeps the per-program files only
+ok grep -q "kernel bundle $tmp/bins/bundle-[0-9a-f]*.bin: the $(wc -l <"$tmp/list.tsv") programs in one binary" \
+  "$tmp/ck.err"
+ok grep -q "checked: the workload runs from it alone, 1 binary load" "$tmp/ck.err"
+mkdir "$tmp/bundle" && mv "$tmp/bins"/bundle* "$tmp/bundle/"
+ok test "$(LC_ALL=C ls "$tmp/bundle")" = "$(printf 'bundle-%s.bin\nbundle.cl\nbundle.map' \
+  "$(sed -n 's/^binary\tbundle-\([0-9a-f]*\)\.bin$/\1/p' "$tmp/bundle/bundle.map")")"
+# one map line per listed program, same (source, defines), with its program key
+ok test "$(grep -vc '^#\|^binary' "$tmp/bundle/bundle.map")" -eq "$(wc -l <"$tmp/list.tsv")"
+ok test "$(awk -F'\t' '!/^#|^binary/ { print $1 "\t" $2 }' "$tmp/bundle/bundle.map" | sort)" = \
+  "$(cut -f2,3 "$tmp/list.tsv" | sort)"
+ok test "$(awk -F'\t' '!/^#|^binary/ { print $1 "-" $3 ".bin" }' "$tmp/bundle/bundle.map" | sort)" = \
+  "$(cut -f1 "$tmp/list.tsv" | sort)"
 ok grep -q "programs written to $tmp/bins" "$tmp/ck.err"
 ok grep -q "checked: the workload runs from them alone" "$tmp/ck.err"
 ok test -s "$tmp/bins/manifest.txt"
@@ -81,6 +98,43 @@ close() { # KEY: the values in bin.jsonl and nd.jsonl agree
 ok close loss
 ok close grad_norm
 
+# The kernel bundle: one binary load for the whole step, nothing compiled, the JIT loss.
+loads() { grep -cE "loaded (kernel bundle|offline binary)" "$1"; }
+train "$tmp/bundle" "$tmp/bun"
+ok test $? -eq 0
+ok test "$(loads "$tmp/bun.err")" -eq 1
+ok grep -q "loaded kernel bundle $tmp/bundle/bundle-" "$tmp/bun.err"
+ok test "$(grep -c "from the kernel bundle" "$tmp/bun.err")" -eq "$(wc -l <"$tmp/list.tsv")"
+ok test "$(grep -c "compiled" "$tmp/bun.err")" -eq 0
+ok test -n "$(loss "$tmp/bun.jsonl")"
+ok test "$(loss "$tmp/bun.jsonl")" = "$(loss "$tmp/jit.jsonl")"
+# ... the per-program folder loads one binary per program
+ok test "$(loads "$tmp/bin.err")" -eq "$(wc -l <"$tmp/list.tsv")"
+# a program the map lacks comes from its own file (mixed folder), or is named when that is missing
+cp -r "$tmp/bundle" "$tmp/mixed"
+victim=$(grep -m1 "^scan_fpga-" "$tmp/list.tsv" | cut -f1)
+vdefs=$(grep -m1 "^scan_fpga-" "$tmp/list.tsv" | cut -f3)
+grep -v "^scan_fpga	$vdefs	" "$tmp/bundle/bundle.map" >"$tmp/mixed/bundle.map"
+ok test "$(grep -vc '^#\|^binary' "$tmp/mixed/bundle.map")" -eq $(($(wc -l <"$tmp/list.tsv") - 1))
+train "$tmp/mixed" "$tmp/mixed-nofile"
+ok test $? -ne 0
+ok grep -q "no offline binary for kernel source 'scan_fpga' (defines '$vdefs')" "$tmp/mixed-nofile.err"
+cp "$tmp/bins/$victim" "$tmp/mixed/"
+train "$tmp/mixed" "$tmp/mixed"
+ok test $? -eq 0
+ok test "$(loads "$tmp/mixed.err")" -eq 2
+ok grep -q "loaded offline binary $tmp/mixed/$victim" "$tmp/mixed.err"
+ok test "$(loss "$tmp/mixed.jsonl")" = "$(loss "$tmp/jit.jsonl")"
+# a map whose program key is not this climp's: the bundle was built from other sources
+cp -r "$tmp/bundle" "$tmp/stale"
+sed -i "s/^\(scan_fpga\t$vdefs\t\)[0-9a-f]*/\10123456789abcdef/" "$tmp/stale/bundle.map"
+ok test "$(grep -c "^scan_fpga	$vdefs	" "$tmp/stale/bundle.map")" -eq 1
+ok test "$(cmp -s "$tmp/stale/bundle.map" "$tmp/bundle/bundle.map"; echo $?)" -eq 1
+train "$tmp/stale" "$tmp/stale"
+ok test $? -ne 0
+ok grep -q "the kernel bundle in $tmp/stale was built from other kernel sources: it lists 'scan_fpga'" \
+  "$tmp/stale.err"
+
 # One binary missing: one clear error naming the kernel source and the device.
 cp -r "$tmp/bins" "$tmp/holed"
 victim=$(grep -m1 "^scan_fpga-" "$tmp/list.tsv" | cut -f1)
@@ -133,6 +187,35 @@ bash "$SRC/scripts/fpga/build.sh" --out "$tmp/fbins" --toolchain custom --compil
 ok test $? -eq 0
 ok test "$(grep -vc '^#' "$tmp/fbins/manifest.txt")" -eq "$(wc -l <"$tmp/list.tsv")"
 ok grep -q "^$victim scan_fpga \[$defs\]" "$tmp/fbins/manifest.txt"
+# --bundle-from: the bundle rebuilt by the stand-in compiler (its PoCL payload) is byte-identical,
+# with the map and text, and trains with the one-binary load and the JIT loss
+sed "s|$tmp/bins/|$tmp/bundle/|" "$tmp/fakecc" >"$tmp/fakecc-bundle"
+chmod +x "$tmp/fakecc-bundle"
+bash "$SRC/scripts/fpga/build.sh" --out "$tmp/fbundle" --toolchain custom \
+  --compiler-cmd "$tmp/fakecc-bundle" --bundle-from "$tmp/bundle" >"$tmp/fbun.out" 2>&1
+ok test $? -eq 0
+ok grep -q "bundle.cl ($(wc -l <"$tmp/list.tsv") programs, one compile)" "$tmp/fbun.out"
+ok test "$(grep -c '^+ ' "$tmp/fbun.out")" -eq 1
+bfile=$(sed -n 's/^binary\t//p' "$tmp/bundle/bundle.map")
+ok cmp -s "$tmp/fbundle/$bfile" "$tmp/bundle/$bfile"
+ok cmp -s "$tmp/fbundle/bundle.cl" "$tmp/bundle/bundle.cl"
+ok test "$(grep -v '^#' "$tmp/fbundle/bundle.map")" = "$(grep -v '^#' "$tmp/bundle/bundle.map")"
+train "$tmp/fbundle" "$tmp/fbun"
+ok test $? -eq 0
+ok test "$(loads "$tmp/fbun.err")" -eq 1
+ok test "$(loss "$tmp/fbun.jsonl")" = "$(loss "$tmp/jit.jsonl")"
+# ... a bundle.cl that is not the map's bundle is refused; --bundle takes no hand-made list
+cp -r "$tmp/bundle" "$tmp/badbun"
+echo "/* edited */" >>"$tmp/badbun/bundle.cl"
+bash "$SRC/scripts/fpga/build.sh" --out "$tmp/badbun-out" --dry-run --bundle-from "$tmp/badbun" \
+  >"$tmp/badbun.out" 2>&1
+ok test $? -ne 0
+ok grep -q "is not the bundle" "$tmp/badbun.out"
+ok test ! -e "$tmp/badbun-out"
+bash "$SRC/scripts/fpga/build.sh" --out "$tmp/x" --dry-run --bundle --list-file "$tmp/list.tsv" \
+  >/dev/null 2>&1
+ok test $? -eq 2
+
 # a program text that does not match its file name is refused
 printf 'scan_fpga-0123456789abcdef.bin\tscan_fpga\t%s\n' "$defs" >"$tmp/badlist.tsv"
 bash "$SRC/scripts/fpga/build.sh" --out "$tmp/bad" --dry-run --list-file "$tmp/badlist.tsv" \

@@ -4,7 +4,9 @@
  * the product requests for that preset, image size and batch size is built, writes them all with
  * climp_write_kernel_binaries, then checks that the same workload runs from the folder alone in
  * binary-only mode. --list-programs prints the programs the workload needs (for
- * scripts/fpga/build.sh); docs/fpga.md describes the flow. */
+ * scripts/fpga/build.sh); --bundle also writes them as one kernel bundle (trainer/bundle.c: one
+ * binary, so an FPGA holds one bitstream) and checks the workload runs from it alone with one
+ * binary load; docs/fpga.md describes the flow. */
 #define _POSIX_C_SOURCE 200809L
 #include "trainer/cli.h"
 
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include "model/climp_model.h"
+#include "trainer/bundle.h"
 #include "trainer/optimizer.h"
 
 void climp_report_error(const char *what, climp_status s) {
@@ -323,10 +326,12 @@ static void remove_tree(const char *dir) {
     rmdir(dir);
 }
 
-/* Binary-only check: a fresh context loading only the `n` programs of `progs` (linked into a
- * temporary folder) runs the whole workload without compiling anything. */
+/* Binary-only check: a fresh context loading only the `n` files of DIR (linked into a temporary
+ * folder) runs the whole workload without compiling anything, with `loads` binary loads (-1:
+ * any number). */
 static climp_status verify_binaries(const climp_ctx_options *base, const char *dir,
-                                    const ck_prog *progs, int n, const ck_opts *o) {
+                                    const char *const *files, int n, long loads,
+                                    const ck_opts *o) {
     char vdir[] = "/tmp/climp-verify-XXXXXX";
     if (!mkdtemp(vdir)) {
         climp_error_set("cannot create a temporary folder: %s", strerror(errno));
@@ -336,8 +341,8 @@ static climp_status verify_binaries(const climp_ctx_options *base, const char *d
     char abs[1024], src[1400], dst[1400];
     if (dir[0] == '/' || !getcwd(abs, sizeof(abs))) abs[0] = 0;
     for (int i = 0; i < n && !s; i++) {
-        snprintf(src, sizeof(src), "%s%s%s/%s", abs, abs[0] ? "/" : "", dir, progs[i].file);
-        snprintf(dst, sizeof(dst), "%s/%s", vdir, progs[i].file);
+        snprintf(src, sizeof(src), "%s%s%s/%s", abs, abs[0] ? "/" : "", dir, files[i]);
+        snprintf(dst, sizeof(dst), "%s/%s", vdir, files[i]);
         if (symlink(src, dst)) {
             climp_error_set("cannot link %s: %s", dst, strerror(errno));
             s = CLIMP_ERR_IO;
@@ -353,6 +358,11 @@ static climp_status verify_binaries(const climp_ctx_options *base, const char *d
                         climp_ctx_counters(v).source_compiles);
         s = CLIMP_ERR_NO_BINARY;
     }
+    if (!s && loads >= 0 && climp_ctx_counters(v).binary_loads != loads) {
+        climp_error_set("binary-only check loaded %ld binaries, expected %ld",
+                        climp_ctx_counters(v).binary_loads, loads);
+        s = CLIMP_ERR_NO_BINARY;
+    }
     climp_ctx_close(v);
     remove_tree(vdir);
     return s;
@@ -361,7 +371,7 @@ static climp_status verify_binaries(const climp_ctx_options *base, const char *d
 static void compile_kernels_usage(void) {
     printf("usage: climp compile-kernels --out DIR [--device D] [--kernel-variant ndrange|fpga]\n"
            "                             [--preset P] [--image-size S] [--batch-size B]\n"
-           "                             [--text-len T] [--list-programs]\n\n"
+           "                             [--text-len T] [--list-programs] [--bundle]\n\n"
            "Builds every kernel program (source + defines) climp uses on device D for preset P\n"
            "(default tiny) at image size S (default 64), batch size B (default 8) and captions\n"
            "of T tokens (default 32): it runs one training step (forward, backward, AdamW) and\n"
@@ -373,14 +383,17 @@ static void compile_kernels_usage(void) {
            "--list-programs prints the programs the workload needs, one per line:\n"
            "  <file name in DIR>\\t<kernel source>\\t<defines>\n"
            "(without --out the binaries go to a temporary folder that is removed);\n"
-           "scripts/fpga/build.sh compiles exactly these with aoc or v++ (docs/fpga.md).\n");
+           "scripts/fpga/build.sh compiles exactly these with aoc or v++ (docs/fpga.md).\n"
+           "--bundle also writes the workload's programs as ONE program (an FPGA then holds one\n"
+           "bitstream): DIR/bundle.cl, its binary DIR/bundle-<key>.bin and DIR/bundle.map, and\n"
+           "checks that the workload runs from those alone with a single binary load.\n");
 }
 
 int climp_cmd_compile_kernels(int argc, char **argv) {
     climp_ctx_options opt = {0};
     const char *out = NULL, *preset = "tiny";
     long S = 64, B = 8, T = 32;
-    int list = 0;
+    int list = 0, bundle = 0;
     for (int i = 1; i < argc; i++) {
         if (climp_opt_str(argc, argv, &i, "--device", &opt.device)) continue;
         if (climp_opt_str(argc, argv, &i, "--out", &out)) continue;
@@ -390,8 +403,9 @@ int climp_cmd_compile_kernels(int argc, char **argv) {
         if (climp_opt_int(argc, argv, &i, "--image-size", 8, 4096, &S)) continue;
         if (climp_opt_int(argc, argv, &i, "--batch-size", 1, 65536, &B)) continue;
         if (climp_opt_int(argc, argv, &i, "--text-len", 1, 65536, &T)) continue;
-        if (!strcmp(argv[i], "--list-programs")) {
-            list = 1;
+        if (!strcmp(argv[i], "--list-programs") || !strcmp(argv[i], "--bundle")) {
+            if (argv[i][2] == 'l') list = 1;
+            else bundle = 1;
             continue;
         }
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -450,7 +464,6 @@ int climp_cmd_compile_kernels(int argc, char **argv) {
     climp_counters c = climp_ctx_counters(ctx);
     extra = programs_loaded(ctx) - used;
     const int fpga = !strcmp(climp_ctx_variant(ctx), "fpga");
-    climp_ctx_close(ctx);
     if (!s) s = read_manifest(dir, &progs, &n);
     /* Programs are listed newest first: the default builds climp_write_kernel_binaries added,
      * then the workload's programs. The binary-only check proves the split right. */
@@ -458,10 +471,34 @@ int climp_cmd_compile_kernels(int argc, char **argv) {
         climp_error_set("manifest lists %d programs, %ld were built", n, used + extra);
         s = CLIMP_ERR_FORMAT;
     }
+    const char **files = NULL;
+    if (!s && !(files = calloc((size_t)n + 2, sizeof(*files)))) s = CLIMP_ERR_HOST_OOM;
+    for (int i = 0; !s && i < n; i++) files[i] = progs[i].file;
     if (!s) {
         what = "checking the binaries (binary-only run of the same workload)";
-        s = verify_binaries(&opt, dir, progs + extra, (int)used, &o);
+        s = verify_binaries(&opt, dir, files + extra, (int)used, -1, &o);
     }
+    char bfile[256] = "";
+    if (!s && bundle) { /* the workload's programs, in list order, as one program */
+        const char **src = calloc((size_t)used + 1, sizeof(*src));
+        const char **defs = calloc((size_t)used + 1, sizeof(*defs));
+        for (int i = 0; src && defs && i < used; i++) {
+            src[i] = progs[extra + i].source;
+            defs[i] = progs[extra + i].defines;
+        }
+        what = "writing the kernel bundle";
+        s = src && defs ? climp_bundle_write(ctx, dir, (int)used, src, defs, bfile, sizeof(bfile))
+                        : CLIMP_ERR_HOST_OOM;
+        free(src);
+        free(defs);
+        const char *bfiles[2] = {"bundle.map", bfile};
+        if (!s) {
+            what = "checking the kernel bundle (binary-only run of the same workload)";
+            s = verify_binaries(&opt, dir, bfiles, 2, 1, &o);
+        }
+    }
+    climp_ctx_close(ctx);
+    free(files);
     if (!s && list)
         for (int i = (int)extra; i < n; i++)
             printf("%s\t%s\t%s\n", progs[i].file, progs[i].source, progs[i].defines);
@@ -478,5 +515,10 @@ int climp_cmd_compile_kernels(int argc, char **argv) {
             n, out ? " written to " : "", out ? out : "", used, o.cfg.name, o.S, o.B,
             fpga ? "fpga" : "ndrange", extra,
             c.source_compiles - c0.source_compiles, c.binary_loads - c0.binary_loads);
+    if (bundle)
+        fprintf(list ? stderr : stdout,
+                "compile-kernels: kernel bundle %s%s%s: the %ld programs in one binary "
+                "(bundle.cl, bundle.map); checked: the workload runs from it alone, 1 binary "
+                "load\n", out ? out : "", out ? "/" : "", bfile, used);
     return 0;
 }

@@ -17,6 +17,12 @@
 # payload size (uint64), then the payload (.aocx or .xclbin bytes); integers in the host's byte
 # order (little-endian here). Key = FNV-1a 64 over the program text, then the build options
 # "-cl-std=CL1.2", then the 10 magic bytes.
+#
+# --bundle builds ONE binary instead (one bitstream for the whole run, so the board is never
+# reprogrammed between kernels): `climp compile-kernels --bundle` writes bundle.cl (every program,
+# its file-scope names prefixed p<i>_) and bundle.map; this script checks every program key of the
+# map and the bundle key against this tree, compiles bundle.cl once and writes bundle-<key>.bin,
+# bundle.map and bundle.cl into --out (the runtime reads bundle.map; docs/fpga.md).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -49,6 +55,10 @@ programs (default: the list climp prints for the options below):
   --program S 'D'      add program source S with defines D (repeatable); with
                        --no-list only these are built
   --no-list            do not ask climp for the list
+one binary for all programs (--bundle):
+  --bundle             compile the programs as one kernel bundle (one .aocx / .xclbin)
+  --bundle-from DIR    take bundle.cl and bundle.map from DIR (made by 'climp compile-kernels
+                       --kernel-variant fpga --bundle --out DIR') instead of running climp
 other:
   --work DIR           keep sources and compiler outputs in DIR (default: a temporary folder)
   --dry-run            print each program, its key and the commands; compile nothing
@@ -59,7 +69,7 @@ die() { echo "$prog: $*" >&2; exit 1; }
 
 out=; toolchain=auto; board=; platform=; emulator=0; cflags=; ccmd=; climp=${CLIMP_BIN:-}
 device=${CLIMP_DEVICE:-}; preset=tiny; S=64; B=8; T=32; list_file=; use_list=1; work=
-dry=0; extra=()
+dry=0; extra=(); bundle=0; bundle_from=
 while [ $# -gt 0 ]; do
     case $1 in
     --out) out=${2:?}; shift ;;
@@ -78,6 +88,8 @@ while [ $# -gt 0 ]; do
     --list-file) list_file=${2:?}; shift ;;
     --program) extra+=("${2:?}" "${3?}"); shift 2 ;;
     --no-list) use_list=0 ;;
+    --bundle) bundle=1 ;;
+    --bundle-from) bundle=1; bundle_from=${2:?}; shift ;;
     --work) work=${2:?}; shift ;;
     --dry-run) dry=1 ;;
     -h | --help) usage; exit 0 ;;
@@ -169,11 +181,59 @@ compile() { # FULL.cl OUTPUT FILE SOURCE DEFINES
     esac
 }
 
-# ---------------------------------------------------------------- the list
 if [ -z "$work" ]; then
     work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 fi
 mkdir -p "$work"
+
+# ---------------------------------------------------------------- one bundle
+if [ $bundle = 1 ]; then
+    [ -z "$list_file" ] && [ ${#extra[@]} = 0 ] && [ $use_list = 1 ] ||
+        { echo "$prog: --bundle takes its programs from climp (not --list-file, --program, --no-list)" >&2; exit 2; }
+    if [ -z "$bundle_from" ]; then
+        [ -n "$climp" ] || climp=$root/build/climp
+        [ -x "$climp" ] || die "no climp binary at $climp (build it, or give --climp PATH)"
+        bundle_from=$work/host
+        echo "$prog: bundling the programs of preset $preset (image $S, batch $B) with $climp" >&2
+        "$climp" compile-kernels --kernel-variant fpga --bundle --out "$bundle_from" \
+            --preset "$preset" --image-size "$S" --batch-size "$B" --text-len "$T" \
+            ${device:+--device "$device"} >&2 || die "climp compile-kernels --bundle failed"
+    fi
+    map=$bundle_from/bundle.map
+    [ -f "$map" ] && [ -f "$bundle_from/bundle.cl" ] || die "no bundle.map and bundle.cl in $bundle_from"
+    file=$(awk -F'\t' '$1 == "binary" { print $2 }' "$map")
+    [[ $file =~ ^bundle-[0-9a-f]{16}\.bin$ ]] || die "$map: no 'binary<TAB>bundle-<key>.bin' line"
+    key=${file%.bin}; key=${key##*-}
+    # each program of the map is the text this tree's cl_kernels/ gives, and bundle.cl is the map's
+    while IFS= read -r line; do # SOURCE<TAB>DEFINES (may be empty)<TAB>KEY<TAB>PREFIX
+        case $line in '#'* | binary$'\t'* | '') continue ;; esac
+        src=${line%%$'\t'*}; line=${line#*$'\t'}; defs=${line%%$'\t'*}; line=${line#*$'\t'}
+        pkey=${line%%$'\t'*}; prefix=${line#*$'\t'}
+        full_source "$src" "$defs" >"$work/prog.cl"
+        got=$(program_key "$work/prog.cl")
+        [ "$got" = "$pkey" ] || die "$src [$defs]: key $got does not match $map ($pkey):" \
+            "cl_kernels/$src.cl differs from the source built into that climp"
+        echo "$prog: $prefix* <- cl_kernels/$src.cl [$defs]" >&2
+        n=$((${n:-0} + 1))
+    done <"$map"
+    cp "$bundle_from/bundle.cl" "$work/bundle.cl"
+    got=$(program_key "$work/bundle.cl")
+    [ "$got" = "$key" ] || die "bundle.cl (key $got) is not the bundle $map names ($file)"
+    echo "$prog: $file <- bundle.cl (${n:-0} programs, one compile)" >&2
+    compile "$work/bundle.cl" "$work/bundle.$ext" "$file" bundle ""
+    if [ $dry = 0 ]; then
+        mkdir -p "$out"
+        wrap "$work/bundle.$ext" "$key" "$out/$file"
+        cp "$work/bundle.cl" "$out/bundle.cl"
+        { echo "# compiled by scripts/fpga/build.sh: toolchain $toolchain${board:+ board $board}${platform:+ platform $platform}$([ $emulator = 1 ] && echo ' emulator')"
+          grep -v '^# built on' "$map"; } >"$out/bundle.map.tmp"
+        mv "$out/bundle.map.tmp" "$out/bundle.map"
+    fi
+    echo "$prog: kernel bundle $([ $dry = 1 ] && echo 'checked (dry run)' || echo "written to $out/$file")" >&2
+    exit 0
+fi
+
+# ---------------------------------------------------------------- the list
 list=$work/programs.tsv
 : >"$list"
 if [ -n "$list_file" ]; then
