@@ -3,8 +3,8 @@
 # fresh Debian 12 machine, or as a user when everything is already installed.
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo
-      libclblast-dev libstb-dev zlib1g-dev libcjson-dev libopenblas-dev libutf8proc-dev
-      openmpi-bin libopenmpi-dev)
+      libclblast-dev libstb-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev libcjson-dev
+      libopenblas-dev libutf8proc-dev openmpi-bin libopenmpi-dev)
 # Optional extras: Python with Debian's PyTorch (fixtures, checkpoint conversion, PyTorch baseline).
 if [ "${CLIMP_SETUP_PYTHON:-0}" = 1 ]; then PKGS+=(python3 python3-torch python3-numpy python3-matplotlib); fi
 # Optional: clang with libFuzzer and the sanitizer runtimes (scripts/fuzz.sh), and valgrind.

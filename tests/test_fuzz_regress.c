@@ -2,7 +2,8 @@
  * (tests/fuzz/regress/<target>/) through the bodies of the libFuzzer targets, compiled here into
  * an ordinary test (the targets are #included with CLIMP_FUZZ_NO_ENTRY), so the normal and the
  * sanitizer builds both check them on every ctest run. A failed invariant aborts (a crash).
- * Also checks the one-line messages of the hostile seed files, naming the file and the tensor. */
+ * Also checks the one-line messages of the hostile seed files, naming the file and the tensor,
+ * and climp_data_quote (trainer/tsv.c), which keeps names from files on one line. */
 #define _POSIX_C_SOURCE 200809L
 #define CLIMP_FUZZ_NO_ENTRY 1
 #include "tests/fuzz/fuzz_image.c"
@@ -89,6 +90,33 @@ static void expect_refused(const char *file, const char *want) {
     climp_st_close(f);
 }
 
+static void expect_quote(const char *in, size_t size, const char *want) {
+    char buf[64];
+    const char *got = climp_data_quote(in, buf, size);
+    tu_check(got == buf && !strcmp(got, want) && strlen(got) < size,
+             "climp_data_quote(size %zu) gave '%s', want '%s'", size, got, want);
+}
+
+static void test_quote(void) {
+    expect_quote("a\nb\tc\r\x01\x7f|", 64, "a\\nb\\tc\\r\\x01\\x7F|");
+    expect_quote("caf\xc3\xa9 \xff\xc3", 64, "caf\xc3\xa9 \\xFF\\xC3"); /* bad UTF-8 escaped */
+    expect_quote("0123456789abcde", 16, "0123456789abcde");             /* fits exactly */
+    expect_quote("0123456789abcdef", 16, "0123456789ab...");
+    expect_quote("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", 8, "\xc3\xa9\xc3\xa9..."); /* whole chars */
+    expect_quote("\n\n\n\n", 8, "\\n\\n..."); /* whole escapes */
+    expect_quote("abc", 1, "");
+    /* the fuzz finding: a quoted header field with a newline, named in the error */
+    char path[2048];
+    snprintf(path, sizeof path, "%s/tests/fuzz/regress/tsv/header-newline.tsv", root());
+    climp_tsv *t = NULL;
+    climp_status s = climp_tsv_load(path, NULL, NULL, NULL, 0, &t);
+    const char *d = climp_error_detail();
+    tu_check(s == CLIMP_ERR_FORMAT && !strchr(d, '\n') && strstr(d, "'a', 'multi\\nline'"),
+             "header-newline.tsv: one-line message naming the escaped column (got %s: %s)",
+             climp_status_name(s), d);
+    climp_tsv_free(t);
+}
+
 int main(void) {
     static const struct {
         const char *name;
@@ -119,6 +147,8 @@ int main(void) {
     expect_refused("bad-duplicate.safetensors", "tensor 'a': duplicate key");
     expect_refused("bad-negative-dim.safetensors", "tensor 'a': shape[0]");
     expect_refused("bad-utf8.safetensors", "not valid UTF-8");
+
+    test_quote();
 
     /* A message that quotes the previous one (climp_error_set with climp_error_detail() as an
      * argument) must not be garbled. */

@@ -210,6 +210,8 @@ typedef struct climp_tsv {
 } climp_tsv;
 /* Parse the whole file. sep: one byte (or NULL: see climp_data_options). Missing key columns
  * give CLIMP_ERR_FORMAT naming the file and line; so does an unterminated quote. */
+/* Whether --csv-separator SEP is accepted (NULL or empty: the default by file extension). */
+int climp_tsv_separator_valid(const char *sep);
 climp_status climp_tsv_load(const char *path, const char *sep, const char *img_key,
                             const char *cap_key, int max_caption_bytes, climp_tsv **out);
 void climp_tsv_free(climp_tsv *t);
@@ -220,6 +222,9 @@ climp_status climp_tsv_image_path(const climp_tsv *t, long i, char *buf, size_t 
 int climp_data_utf8_valid(const char *s, size_t n);        /* strict; NUL bytes are invalid */
 size_t climp_data_utf8_cut(const char *s, size_t n, size_t max); /* longest prefix <= max bytes
                                                               ending on a boundary */
+/* s made printable on one line into buf (size > 0; returns buf): newline, CR and tab as \n \r \t,
+ * other control bytes and invalid UTF-8 as \xHH, cut with "..." to fit. For names from files. */
+const char *climp_data_quote(const char *s, char *buf, size_t size);
 
 /* ---------------------------------------------------------------- tar shards (tar.c) */
 typedef struct climp_tar_sample {

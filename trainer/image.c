@@ -1,8 +1,8 @@
-/* Images: decode from memory with stb_image (JPEG, PNG, BMP, GIF first frame) to 8-bit RGB
- * with the declared size checked before decoding; bilinear resize of a crop box to (S, S) with
- * PyTorch's align_corners=False semantics; torchvision's RandomResizedCrop parameters; ImageNet
- * normalisation to channel-last floats. The one stb_image implementation of the project lives
- * here. Tests: tests/test_image.c. */
+/* Images: decode from memory to 8-bit RGB with the declared size checked before decoding (JPEG
+ * with libjpeg-turbo, PNG with libpng, BMP and GIF first frame with stb_image); bilinear resize
+ * of a crop box to (S, S) with PyTorch's align_corners=False semantics; torchvision's
+ * RandomResizedCrop parameters; ImageNet normalisation to channel-last floats. The one
+ * stb_image implementation of the project lives here. Tests: tests/test_image.c. */
 #define _POSIX_C_SOURCE 200809L
 #include "trainer/data.h"
 
@@ -10,10 +10,16 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <setjmp.h>
+#include <stdio.h> /* before jpeglib.h, which needs FILE */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <jerror.h>
+#include <jpeglib.h>
+#include <png.h>
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-but-set-variable"
@@ -29,28 +35,251 @@
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_NO_STDIO
 #define STBI_FAILURE_USERMSG
-/* No TGA: it has no magic number, so random bytes could "decode". */
-#define STBI_ONLY_JPEG
-#define STBI_ONLY_PNG
+/* BMP and GIF only: JPEG and PNG go to libjpeg-turbo and libpng, and TGA has no magic number, so
+ * random bytes could "decode". stb's asserts check the data, not its own state: off, as in a
+ * release build, so a Debug build does not abort on a corrupt file. */
 #define STBI_ONLY_BMP
 #define STBI_ONLY_GIF
+#define STBI_ASSERT(x) ((void)0)
+#define STBI_MALLOC(sz) malloc(sz)
+#define STBI_REALLOC(p, sz) realloc(p, sz)
+#define STBI_FREE(p) free(p)
 #include <stb_image.h>
 #pragma GCC diagnostic pop
 
 const float climp_image_mean[3] = {0.485f, 0.456f, 0.406f};
 const float climp_image_std[3] = {0.229f, 0.224f, 0.225f};
 
-static uint32_t be16(const uint8_t *p) { return (uint32_t)p[0] << 8 | p[1]; }
-static uint32_t be32(const uint8_t *p) { return be16(p) << 16 | be16(p + 2); }
+/* More scans than this in a progressive JPEG is refused: each scan is a pass over the whole
+ * coefficient buffer, so thousands of tiny scans make a small file decode for minutes. Real
+ * files have about ten. */
+#define JPEG_MAX_SCANS 500
+
+static uint32_t be32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
 static uint32_t le16(const uint8_t *p) { return (uint32_t)p[1] << 8 | p[0]; }
 
+static int too_many(long long w, long long h, long max_pixels, const char *what) {
+    if ((double)w * (double)h <= (double)max_pixels) return 0;
+    climp_error_set("%s: image declares %lldx%lld pixels, above the limit of %ld", what, w, h,
+                    max_pixels);
+    return 1;
+}
+
+/* ---------------------------------------------------------------- JPEG (libjpeg-turbo) */
+typedef struct {
+    struct jpeg_error_mgr pub; /* first: libjpeg passes &pub as cinfo->err */
+    jmp_buf jb;
+    char msg[JMSG_LENGTH_MAX];
+} jpeg_err;
+
+static void jpeg_fail(j_common_ptr cinfo) {
+    jpeg_err *e = (jpeg_err *)cinfo->err;
+    e->pub.format_message(cinfo, e->msg);
+    longjmp(e->jb, 1);
+}
+
+/* Level -1 is a warning. Those about corrupt data (a bad Huffman code, a premature end...) would
+ * decode to garbage, so they fail the image. Let through: two about metadata, and extraneous
+ * bytes before a marker (JWRN_EXTRANEOUS_DATA: libjpeg skips them and the pixels are intact; it
+ * is common in crawled JPEGs, which other decoders accept too). Trace messages (level >= 0) are
+ * dropped. */
+static void jpeg_message(j_common_ptr cinfo, int level) {
+    jpeg_err *e = (jpeg_err *)cinfo->err;
+    if (level >= 0) return;
+    int code = e->pub.msg_code;
+    if (code == JWRN_JFIF_MAJOR || code == JWRN_ADOBE_XFORM || code == JWRN_EXTRANEOUS_DATA)
+        return;
+    jpeg_fail(cinfo);
+}
+
+static void jpeg_progress(j_common_ptr cinfo) {
+    j_decompress_ptr d = (j_decompress_ptr)cinfo;
+    if (d->input_scan_number > JPEG_MAX_SCANS) {
+        jpeg_err *e = (jpeg_err *)cinfo->err;
+        snprintf(e->msg, sizeof e->msg, "more than %d progressive scans", JPEG_MAX_SCANS);
+        longjmp(e->jb, 1);
+    }
+}
+
+/* State that must survive a longjmp lives here, outside decode_jpeg's own frame. */
+typedef struct {
+    struct jpeg_decompress_struct cinfo;
+    jpeg_err err;
+    struct jpeg_progress_mgr progress;
+    uint8_t *rgb;  /* (h, w, 3) result */
+    uint8_t *row;  /* one CMYK row */
+    int too_big;   /* the header declared more than max_pixels (message already set) */
+    int pixels;    /* the header was read: a failure now is corrupt data */
+} jpeg_job;
+
+/* Stored CMYK to RGB. Adobe's files (APP14 marker, also the YCCK ones libjpeg turns into CMYK)
+ * store the inks inverted, 255 = no ink; others store them plain. */
+static void cmyk_row(const uint8_t *src, uint8_t *dst, int w, int inverted) {
+    for (int x = 0; x < w; x++, src += 4, dst += 3) {
+        unsigned k = inverted ? src[3] : 255u - src[3];
+        for (int c = 0; c < 3; c++) {
+            unsigned v = inverted ? src[c] : 255u - src[c];
+            dst[c] = (uint8_t)((v * k + 127) / 255);
+        }
+    }
+}
+
+static climp_status decode_jpeg(jpeg_job *j, const uint8_t *b, size_t n, long max_pixels,
+                                const char *what, climp_image *out) {
+    struct jpeg_decompress_struct *ci = &j->cinfo;
+    ci->err = jpeg_std_error(&j->err.pub);
+    j->err.pub.error_exit = jpeg_fail;
+    j->err.pub.emit_message = jpeg_message;
+    if (setjmp(j->err.jb)) {
+        if (!j->too_big) {
+            /* A header that failed after its SOF still gets the size message. */
+            if (!too_many((long long)ci->image_width, (long long)ci->image_height, max_pixels,
+                          what))
+                climp_error_set("%s: %s (JPEG: %s)", what,
+                                j->pixels ? "corrupt image" : "not a decodable image", j->err.msg);
+        }
+        jpeg_destroy_decompress(ci);
+        free(j->rgb);
+        free(j->row);
+        return CLIMP_ERR_FORMAT;
+    }
+    jpeg_create_decompress(ci);
+    jpeg_mem_src(ci, b, (unsigned long)n);
+    j->progress.progress_monitor = jpeg_progress;
+    ci->progress = &j->progress;
+    jpeg_read_header(ci, TRUE);
+    long long w = ci->image_width, h = ci->image_height;
+    if (too_many(w, h, max_pixels, what)) {
+        j->too_big = 1;
+        longjmp(j->err.jb, 1);
+    }
+    j->pixels = 1;
+    /* Bounds what the coefficient buffers of a progressive file may take (libjpeg has no
+     * backing store, so a larger request is an error). */
+    ci->mem->max_memory_to_use = 64L * (long)(w * h) + (64L << 20);
+    int cmyk = ci->jpeg_color_space == JCS_CMYK || ci->jpeg_color_space == JCS_YCCK;
+    ci->out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
+    jpeg_start_decompress(ci);
+    if (ci->output_width != (JDIMENSION)w || ci->output_height != (JDIMENSION)h ||
+        ci->output_components != (cmyk ? 4 : 3)) {
+        snprintf(j->err.msg, sizeof j->err.msg, "unexpected output %ux%u with %d components",
+                 ci->output_width, ci->output_height, ci->output_components);
+        longjmp(j->err.jb, 1);
+    }
+    j->rgb = malloc((size_t)w * (size_t)h * 3);
+    j->row = cmyk ? malloc((size_t)w * 4) : NULL;
+    if (!j->rgb || (cmyk && !j->row)) {
+        snprintf(j->err.msg, sizeof j->err.msg, "out of memory for %lldx%lld", w, h);
+        longjmp(j->err.jb, 1);
+    }
+    while (ci->output_scanline < ci->output_height) {
+        uint8_t *dst = j->rgb + (size_t)ci->output_scanline * (size_t)w * 3;
+        JSAMPROW rows[1] = {cmyk ? j->row : dst};
+        if (jpeg_read_scanlines(ci, rows, 1) != 1) {
+            snprintf(j->err.msg, sizeof j->err.msg, "no data at row %u", ci->output_scanline);
+            longjmp(j->err.jb, 1);
+        }
+        if (cmyk) cmyk_row(j->row, dst, (int)w, ci->saw_Adobe_marker);
+    }
+    jpeg_finish_decompress(ci);
+    jpeg_destroy_decompress(ci);
+    free(j->row);
+    out->w = (int)w;
+    out->h = (int)h;
+    out->rgb = j->rgb;
+    return CLIMP_OK;
+}
+
+/* ---------------------------------------------------------------- PNG (libpng) */
+typedef struct {
+    png_structp png;
+    png_infop info;
+    const uint8_t *data;
+    size_t n, pos;
+    jmp_buf jb;
+    char msg[160];
+    uint8_t *rgb;
+    png_bytep *rows;
+    int too_big, pixels; /* as in jpeg_job */
+} png_job;
+
+static void png_fail(png_structp png, png_const_charp m) {
+    png_job *j = png_get_error_ptr(png);
+    snprintf(j->msg, sizeof j->msg, "%s", m);
+    longjmp(j->jb, 1);
+}
+
+static void png_warn(png_structp png, png_const_charp m) { (void)png, (void)m; }
+
+static void png_read_mem(png_structp png, png_bytep dst, png_size_t len) {
+    png_job *j = png_get_io_ptr(png);
+    if (len > j->n - j->pos) png_error(png, "unexpected end of data");
+    memcpy(dst, j->data + j->pos, len);
+    j->pos += len;
+}
+
+static climp_status decode_png(png_job *j, long max_pixels, const char *what,
+                               climp_image *out) {
+    j->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, j, png_fail, png_warn);
+    if (!j->png) {
+        climp_error_set("%s: out of memory for the PNG decoder", what);
+        return CLIMP_ERR_HOST_OOM;
+    }
+    if (setjmp(j->jb)) {
+        if (!j->too_big)
+            climp_error_set("%s: %s (PNG: %s)", what,
+                            j->pixels ? "corrupt image" : "not a decodable image", j->msg);
+        png_destroy_read_struct(&j->png, &j->info, NULL);
+        free(j->rgb);
+        free(j->rows);
+        return CLIMP_ERR_FORMAT;
+    }
+    j->info = png_create_info_struct(j->png);
+    if (!j->info) png_error(j->png, "out of memory");
+    png_set_read_fn(j->png, j, png_read_mem);
+    png_set_keep_unknown_chunks(j->png, PNG_HANDLE_CHUNK_NEVER, NULL, 0); /* skip, not store */
+    png_read_info(j->png, j->info);
+    png_uint_32 w = 0, h = 0;
+    int depth = 0, color = 0, interlace = 0;
+    png_get_IHDR(j->png, j->info, &w, &h, &depth, &color, &interlace, NULL, NULL);
+    if (too_many(w, h, max_pixels, what)) {
+        j->too_big = 1;
+        longjmp(j->jb, 1);
+    }
+    j->pixels = 1;
+    /* Everything to 8-bit RGB: palette and low-depth grey expanded, grey replicated, alpha
+     * (and tRNS) dropped, 16-bit reduced to its high byte; no gamma or colour conversion. */
+    if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(j->png);
+    if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(j->png);
+    if (depth == 16) png_set_strip_16(j->png);
+    if (color & PNG_COLOR_MASK_ALPHA || png_get_valid(j->png, j->info, PNG_INFO_tRNS))
+        png_set_strip_alpha(j->png);
+    if (!(color & PNG_COLOR_MASK_COLOR)) png_set_gray_to_rgb(j->png);
+    png_set_interlace_handling(j->png);
+    png_read_update_info(j->png, j->info);
+    size_t stride = (size_t)w * 3;
+    if (png_get_channels(j->png, j->info) != 3 || png_get_bit_depth(j->png, j->info) != 8 ||
+        png_get_rowbytes(j->png, j->info) != stride)
+        png_error(j->png, "unexpected pixel layout after conversion");
+    j->rgb = malloc(stride * h);
+    j->rows = malloc(sizeof *j->rows * h);
+    if (!j->rgb || !j->rows) png_error(j->png, "out of memory for the pixels");
+    for (png_uint_32 y = 0; y < h; y++) j->rows[y] = j->rgb + (size_t)y * stride;
+    png_read_image(j->png, j->rows);
+    png_destroy_read_struct(&j->png, &j->info, NULL);
+    free(j->rows);
+    out->w = (int)w;
+    out->h = (int)h;
+    out->rgb = j->rgb;
+    return CLIMP_OK;
+}
+
+/* ---------------------------------------------------------------- BMP, GIF (stb_image) */
 /* Declared size from the header alone, for a clear message when stb_image refuses an image as
  * too large to even describe. Returns 0 if the format is not recognised. */
 static int sniff_size(const uint8_t *b, size_t n, long long *w, long long *h) {
-    if (n >= 24 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8) && !memcmp(b + 12, "IHDR", 4)) {
-        *w = be32(b + 16), *h = be32(b + 20);
-        return 1;
-    }
     if (n >= 10 && !memcmp(b, "GIF8", 4)) {
         *w = le16(b + 6), *h = le16(b + 8);
         return 1;
@@ -61,66 +290,16 @@ static int sniff_size(const uint8_t *b, size_t n, long long *w, long long *h) {
         if (*h < 0) *h = -*h; /* top-down bitmap */
         return 1;
     }
-    if (n >= 4 && b[0] == 0xFF && b[1] == 0xD8) { /* JPEG: walk the markers to a SOFn */
-        size_t i = 2;
-        while (i + 9 <= n && b[i] == 0xFF) {
-            uint8_t m = b[i + 1];
-            if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
-                *h = be16(b + i + 5), *w = be16(b + i + 7);
-                return 1;
-            }
-            i += 2 + be16(b + i + 2);
-        }
-    }
     return 0;
 }
 
-/* stb_image 2.27 writes past its Huffman tables when a JPEG DHT segment declares more than 256
- * codes (fixed upstream in 2.28). stb resynchronises on any 0xFF byte, so check every FF C4 pair
- * in the file, not only well-placed markers, and refuse such files before stb sees them. Bytes
- * past the end read as 0, as in stb. */
-static int jpeg_tables_ok(const uint8_t *b, size_t n) {
-    for (size_t i = 0; i + 1 < n; i++) {
-        if (b[i] != 0xFF || b[i + 1] != 0xC4) continue;
-        size_t len = i + 3 < n ? be16(b + i + 2) : 0, p = i + 4, end = i + 2 + len;
-        while (p < end && p < n) {
-            unsigned count = 0;
-            for (size_t k = 1; k <= 16; k++) count += p + k < n ? b[p + k] : 0;
-            if (count > 256) return 0;
-            p += 17 + count;
-        }
-    }
-    return 1;
-}
-
-climp_status climp_image_decode(const void *data, size_t n, long max_pixels, const char *what,
-                                climp_image *out) {
-    if (!out || (!data && n)) return CLIMP_ERR_INVALID_ARG;
-    out->w = out->h = 0;
-    out->rgb = NULL;
-    if (!what) what = "image";
-    if (max_pixels <= 0) max_pixels = CLIMP_DATA_MAX_PIXELS;
-    if (n == 0) {
-        climp_error_set("%s: empty image data", what);
-        return CLIMP_ERR_FORMAT;
-    }
-    if (n > (size_t)INT_MAX) {
-        climp_error_set("%s: image data of %zu bytes is too large", what, n);
-        return CLIMP_ERR_FORMAT;
-    }
-    const uint8_t *b = data;
-    if (n >= 2 && b[0] == 0xFF && b[1] == 0xD8 && !jpeg_tables_ok(b, n)) {
-        climp_error_set("%s: corrupt JPEG (a Huffman table declares more than 256 codes)", what);
-        return CLIMP_ERR_FORMAT;
-    }
+static climp_status decode_stb(const uint8_t *b, size_t n, long max_pixels, const char *what,
+                               climp_image *out) {
     int w = 0, h = 0, comp = 0;
-    if (!stbi_info_from_memory(data, (int)n, &w, &h, &comp)) {
+    if (!stbi_info_from_memory(b, (int)n, &w, &h, &comp)) {
         long long sw, sh;
-        if (sniff_size(data, n, &sw, &sh) && (double)sw * (double)sh > (double)max_pixels) {
-            climp_error_set("%s: image declares %lldx%lld pixels, above the limit of %ld", what,
-                            sw, sh, max_pixels);
+        if (sniff_size(b, n, &sw, &sh) && too_many(sw, sh, max_pixels, what))
             return CLIMP_ERR_FORMAT;
-        }
         climp_error_set("%s: not a decodable image (%s)", what, stbi_failure_reason());
         return CLIMP_ERR_FORMAT;
     }
@@ -128,19 +307,15 @@ climp_status climp_image_decode(const void *data, size_t n, long max_pixels, con
         climp_error_set("%s: image declares a zero size (%dx%d)", what, w, h);
         return CLIMP_ERR_FORMAT;
     }
-    if ((long long)w * (long long)h > (long long)max_pixels) {
-        climp_error_set("%s: image declares %dx%d pixels, above the limit of %ld", what, w, h,
-                        max_pixels);
-        return CLIMP_ERR_FORMAT;
-    }
+    if (too_many(w, h, max_pixels, what)) return CLIMP_ERR_FORMAT;
     int w2 = 0, h2 = 0, c2 = 0;
-    uint8_t *p = stbi_load_from_memory(data, (int)n, &w2, &h2, &c2, 3);
+    uint8_t *p = stbi_load_from_memory(b, (int)n, &w2, &h2, &c2, 3);
     if (!p) {
         climp_error_set("%s: corrupt image (%s)", what, stbi_failure_reason());
         return CLIMP_ERR_FORMAT;
     }
     if (w2 != w || h2 != h) {
-        stbi_image_free(p);
+        free(p);
         climp_error_set("%s: decoded size %dx%d differs from the declared %dx%d", what, w2, h2,
                         w, h);
         return CLIMP_ERR_FORMAT;
@@ -151,9 +326,54 @@ climp_status climp_image_decode(const void *data, size_t n, long max_pixels, con
     return CLIMP_OK;
 }
 
+climp_status climp_image_decode(const void *data, size_t n, long max_pixels, const char *what,
+                                climp_image *out) {
+    if (!out || (!data && n)) return CLIMP_ERR_INVALID_ARG;
+    out->w = out->h = 0;
+    out->rgb = NULL;
+    char name[512]; /* `what` may hold a path from a dataset file: printed on one line */
+    what = climp_data_quote(what ? what : "image", name, sizeof name);
+    if (max_pixels <= 0) max_pixels = CLIMP_DATA_MAX_PIXELS;
+    if (n == 0) {
+        climp_error_set("%s: empty image data", what);
+        return CLIMP_ERR_FORMAT;
+    }
+    if (n > (size_t)INT_MAX) {
+        climp_error_set("%s: image data of %zu bytes is too large", what, n);
+        return CLIMP_ERR_FORMAT;
+    }
+    const uint8_t *b = data;
+    climp_status s;
+    if (n >= 2 && b[0] == 0xFF && b[1] == 0xD8) {
+        jpeg_job *j = calloc(1, sizeof *j);
+        if (!j) return CLIMP_ERR_HOST_OOM;
+        s = decode_jpeg(j, b, n, max_pixels, what, out);
+        free(j);
+    } else if (n >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) {
+        /* The IHDR's size, before libpng allocates anything. */
+        if (n >= 24 && !memcmp(b + 12, "IHDR", 4) &&
+            too_many(be32(b + 16), be32(b + 20), max_pixels, what))
+            return CLIMP_ERR_FORMAT;
+        png_job *j = calloc(1, sizeof *j);
+        if (!j) return CLIMP_ERR_HOST_OOM;
+        j->data = b;
+        j->n = n;
+        s = decode_png(j, max_pixels, what, out);
+        free(j);
+    } else {
+        s = decode_stb(b, n, max_pixels, what, out);
+    }
+    if (s == CLIMP_OK && (out->w <= 0 || out->h <= 0)) { /* libjpeg/libpng refuse these first */
+        climp_image_free(out);
+        climp_error_set("%s: image declares a zero size", what);
+        return CLIMP_ERR_FORMAT;
+    }
+    return s;
+}
+
 void climp_image_free(climp_image *img) {
     if (!img) return;
-    stbi_image_free(img->rgb);
+    free(img->rgb);
     img->rgb = NULL;
     img->w = img->h = 0;
 }
@@ -163,20 +383,22 @@ climp_status climp_data_read_file(const char *path, size_t max_bytes, uint8_t **
     *data = NULL;
     *n = 0;
     if (!max_bytes) max_bytes = (size_t)CLIMP_DATA_MAX_FILE_BYTES;
+    char name[512]; /* the path may come from a dataset file: printed on one line */
+    climp_data_quote(path, name, sizeof name);
     int fd = open(path, O_RDONLY);
     if (fd < 0) {
-        climp_error_set("%s: cannot open (%s)", path, strerror(errno));
+        climp_error_set("%s: cannot open (%s)", name, strerror(errno));
         return CLIMP_ERR_IO;
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        climp_error_set("%s: not a regular file", path);
+        climp_error_set("%s: not a regular file", name);
         return CLIMP_ERR_IO;
     }
     if (st.st_size < 0 || (uint64_t)st.st_size > (uint64_t)max_bytes) {
         close(fd);
-        climp_error_set("%s: file of %lld bytes is larger than the limit of %zu", path,
+        climp_error_set("%s: file of %lld bytes is larger than the limit of %zu", name,
                         (long long)st.st_size, max_bytes);
         return CLIMP_ERR_FORMAT;
     }
@@ -184,7 +406,7 @@ climp_status climp_data_read_file(const char *path, size_t max_bytes, uint8_t **
     uint8_t *buf = malloc(size ? size : 1);
     if (!buf) {
         close(fd);
-        climp_error_set("%s: out of memory for %zu bytes", path, size);
+        climp_error_set("%s: out of memory for %zu bytes", name, size);
         return CLIMP_ERR_HOST_OOM;
     }
     while (got < size) {
@@ -193,7 +415,7 @@ climp_status climp_data_read_file(const char *path, size_t max_bytes, uint8_t **
         if (r <= 0) {
             free(buf);
             close(fd);
-            climp_error_set("%s: read failed after %zu of %zu bytes (%s)", path, got, size,
+            climp_error_set("%s: read failed after %zu of %zu bytes (%s)", name, got, size,
                             r < 0 ? strerror(errno) : "unexpected end of file");
             return CLIMP_ERR_IO;
         }

@@ -118,7 +118,7 @@ static inline void fuzz_check_detail(climp_status s, int one_line) {
     const char *d = climp_error_detail();
     FUZZ_CHECK(d && d[0]);
     if (one_line)
-        FUZZ_CHECK(!strchr(d, '\n'));
+        FUZZ_CHECK(!strchr(d, '\n') && !strchr(d, '\r'));
 }
 
 #endif
