@@ -82,16 +82,19 @@ run 2 "--batch-size" -- "$BIN" eval --model x --data synthetic:4 --batch-size 0
 "$BIN" devices >/dev/null 2>&1 || { echo "cli_hostile: $pass passed before the device part; skip: no OpenCL device"; [ $fail -eq 0 ] && exit 77; exit 1; }
 small=(--image-size 32 --batch-size 4 --warmup 1)
 
-# A regular file given as --save-dir is accepted by the option check; the run then trains and
-# loses its work when the final checkpoint cannot be written (trainer/train_opts.c).
+# A regular file given as --save-dir is refused by the option check, before any training.
 echo x >afile
 "$BIN" train "${small[@]}" --steps 1 --data synthetic:8 --save-dir afile >out.txt 2>&1
-known "save-dir is a file: accepted, fails after training" test $? -eq 2
+ok test $? -eq 2
+ok test "$(wc -l <out.txt)" -eq 1
 
-# A bad --csv-separator is only noticed when the data is opened, after the device and the model:
-# exit 1 instead of 2 (trainer/train_opts.c does not check it).
+# A bad --csv-separator is refused by the option check (train and the inference commands).
 "$BIN" train "${small[@]}" --steps 1 --data x.tsv --csv-separator ab >out.txt 2>&1
-known "--csv-separator checked late: exit 1" test $? -eq 2
+ok test $? -eq 2
+ok test "$(wc -l <out.txt)" -eq 1
+ok grep -q "csv-separator 'ab'" out.txt
+"$BIN" eval --model x --data x.tsv --csv-separator ab >out.txt 2>&1
+ok test $? -eq 2
 ok test "$(wc -l <out.txt)" -eq 1
 
 # ------------------------------------------------------------ checkpoints: exit 1, one line

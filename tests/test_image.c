@@ -1,8 +1,11 @@
 /* Image decode, resize and augmentation (trainer/image.c): PNG, JPEG, BMP, GIF, grey, grey+alpha,
  * RGBA and 16-bit PNG decode to 8-bit RGB; corrupt, empty, zero-size and over-limit images
- * (a hand-made PNG header declaring 20000x20000) refused with a reason; bilinear resize against
- * values from PyTorch F.interpolate(align_corners=False, antialias=False); RandomResizedCrop
- * parameter ranges, determinism and fallback; normalisation. CPU only. */
+ * (a hand-made PNG header declaring 20000x20000) refused with a reason; JPEGs made here with
+ * libjpeg (grey, CMYK, YCCK, too many progressive scans, truncated, extraneous bytes, 0xFF
+ * fill bytes before SOI, a bad Huffman table) and PNGs with libpng or by hand (16-bit grey+alpha
+ * and RGBA, palette with tRNS, interlaced, an empty first IDAT, cut inside IDAT); bilinear
+ * resize against values from PyTorch F.interpolate(align_corners=False, antialias=False);
+ * RandomResizedCrop parameter ranges, determinism and fallback; normalisation. CPU only. */
 #define _POSIX_C_SOURCE 200809L
 #include "tests/testutil.h"
 #include "trainer/data.h"
@@ -12,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+
+#include <jpeglib.h>
+#include <png.h>
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-but-set-variable"
@@ -302,6 +308,238 @@ static void test_decode(void) {
     free(m.p);
 }
 
+/* ---------------------------------------------------------------- codec edge cases */
+/* A JPEG from libjpeg into memory: w x h pixels of `comps` components in colour space cs, stored
+ * as jcs (JCS_UNKNOWN: libjpeg's default for cs); levels > 0 asks for a grey progressive file of
+ * one DC scan and, per AC coefficient, a first scan at Al = levels - 1 and levels - 1
+ * refinements (1 + 63 * levels scans). */
+static mem jpeg_encode(int w, int h, int comps, J_COLOR_SPACE cs, J_COLOR_SPACE jcs,
+                       const unsigned char *px, int levels) {
+    struct jpeg_compress_struct ci;
+    struct jpeg_error_mgr err;
+    ci.err = jpeg_std_error(&err);
+    jpeg_create_compress(&ci);
+    unsigned char *buf = NULL;
+    unsigned long n = 0;
+    jpeg_mem_dest(&ci, &buf, &n);
+    ci.image_width = (JDIMENSION)w;
+    ci.image_height = (JDIMENSION)h;
+    ci.input_components = comps;
+    ci.in_color_space = cs;
+    jpeg_set_defaults(&ci);
+    if (jcs != JCS_UNKNOWN) jpeg_set_colorspace(&ci, jcs);
+    for (int c = 0; c < ci.num_components; c++) /* no chroma subsampling: sharp edges stay */
+        ci.comp_info[c].h_samp_factor = ci.comp_info[c].v_samp_factor = 1;
+    jpeg_set_quality(&ci, 95, TRUE);
+    static jpeg_scan_info scans[1 + 63 * 10];
+    if (levels) {
+        int k = 0;
+        scans[k++] = (jpeg_scan_info){1, {0}, 0, 0, 0, 0};
+        for (int c = 1; c <= 63; c++)
+            for (int a = 0; a < levels; a++)
+                scans[k++] = (jpeg_scan_info){1, {0}, c, c, a ? levels - a : 0, levels - 1 - a};
+        ci.scan_info = scans;
+        ci.num_scans = k;
+    }
+    jpeg_start_compress(&ci, TRUE);
+    while (ci.next_scanline < ci.image_height) {
+        JSAMPROW row = (JSAMPROW)px + (size_t)ci.next_scanline * (size_t)w * (size_t)comps;
+        jpeg_write_scanlines(&ci, &row, 1);
+    }
+    jpeg_finish_compress(&ci);
+    jpeg_destroy_compress(&ci);
+    mem m = {buf, n, n};
+    return m;
+}
+
+static void png_write_mem(png_structp png, png_bytep data, png_size_t n) {
+    mem_put(png_get_io_ptr(png), data, (int)n);
+}
+static void png_flush_mem(png_structp png) { (void)png; }
+
+/* A PNG from libpng: depth 8 or 16 (16-bit samples big-endian in px), optional palette and tRNS,
+ * optional Adam7 interlace. */
+static mem png_encode(int w, int h, int depth, int color, int interlace, const unsigned char *px,
+                      int row_bytes, const png_color *pal, int npal, const png_byte *trns,
+                      int ntrns) {
+    mem m = {0};
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(png);
+    if (!png || !info || setjmp(png_jmpbuf(png))) abort();
+    png_set_write_fn(png, &m, png_write_mem, png_flush_mem);
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, depth, color,
+                 interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+                 PNG_FILTER_TYPE_DEFAULT);
+    if (pal) png_set_PLTE(png, info, pal, npal);
+    if (trns) png_set_tRNS(png, info, trns, ntrns, NULL);
+    png_write_info(png, info);
+    png_bytep rows[64];
+    for (int y = 0; y < h; y++) rows[y] = (png_bytep)px + (size_t)y * (size_t)row_bytes;
+    png_write_image(png, rows);
+    png_write_end(png, info);
+    png_destroy_write_struct(&png, &info);
+    return m;
+}
+
+/* Decodes and compares every pixel with want (h, w, 3) within tol. */
+static void expect_rgb(const char *tag, const void *data, size_t n, int w, int h,
+                       const unsigned char *want, int tol) {
+    climp_image img;
+    climp_status s = climp_image_decode(data, n, 0, tag, &img);
+    tu_check(s == CLIMP_OK, "%s: decode failed: %s", tag, climp_error_detail());
+    if (s) return;
+    tu_check(img.w == w && img.h == h, "%s: size %dx%d, want %dx%d", tag, img.w, img.h, w, h);
+    int worst = 0;
+    for (int i = 0; img.w == w && img.h == h && i < w * h * 3; i++) {
+        int d = abs(img.rgb[i] - want[i]);
+        worst = d > worst ? d : worst;
+    }
+    tu_check(worst <= tol, "%s: max pixel error %d > %d", tag, worst, tol);
+    climp_image_free(&img);
+}
+
+static void test_jpeg_codec(void) {
+    enum { W = 16, H = 16 };
+    static unsigned char src[W * H * 4], want[W * H * 3];
+    /* grey: left 60, right 180 */
+    for (int p = 0; p < W * H; p++) {
+        src[p] = (p % W) < 8 ? 60 : 180;
+        for (int c = 0; c < 3; c++) want[p * 3 + c] = src[p];
+    }
+    mem m = jpeg_encode(W, H, 1, JCS_GRAYSCALE, JCS_UNKNOWN, src, 0);
+    expect_rgb("jpeg grey", m.p, m.n, W, H, want, 3);
+    free(m.p);
+    /* CMYK and YCCK with Adobe's marker: inks stored inverted, R = C * K / 255 */
+    static const int ink[2][4] = {{250, 120, 40, 255}, {90, 200, 255, 160}};
+    for (int p = 0; p < W * H; p++) {
+        const int *k = ink[(p % W) >= 8];
+        for (int c = 0; c < 4; c++) src[p * 4 + c] = (unsigned char)k[c];
+        for (int c = 0; c < 3; c++) want[p * 3 + c] = (unsigned char)((k[c] * k[3] + 127) / 255);
+    }
+    m = jpeg_encode(W, H, 4, JCS_CMYK, JCS_CMYK, src, 0);
+    expect_rgb("jpeg cmyk", m.p, m.n, W, H, want, 6);
+    free(m.p);
+    m = jpeg_encode(W, H, 4, JCS_CMYK, JCS_YCCK, src, 0);
+    expect_rgb("jpeg ycck", m.p, m.n, W, H, want, 6);
+    free(m.p);
+
+    /* 631 progressive scans are refused (each is a pass over the image); 1 + 63 scans are not */
+    for (int p = 0; p < W * H; p++) src[p] = (p % W) < 8 ? 60 : 180;
+    m = jpeg_encode(W, H, 1, JCS_GRAYSCALE, JCS_UNKNOWN, src, 10);
+    expect_refused("jpeg 631 scans", m.p, m.n, 0, "progressive scans");
+    free(m.p);
+    m = jpeg_encode(W, H, 1, JCS_GRAYSCALE, JCS_UNKNOWN, src, 1);
+    for (int p = 0; p < W * H; p++)
+        for (int c = 0; c < 3; c++) want[p * 3 + c] = src[p];
+    expect_rgb("jpeg 64 scans", m.p, m.n, W, H, want, 3);
+    free(m.p);
+
+    /* a noisy 48x48 RGB JPEG: whole decodes; cut inside the entropy-coded data is refused
+     * (libjpeg's "premature end" warning would give grey rows) */
+    enum { N = 48 };
+    static unsigned char rgb[N * N * 3];
+    tu_rng r;
+    tu_rng_seed(&r, 9);
+    for (int i = 0; i < N * N * 3; i++) rgb[i] = (unsigned char)tu_uniform(&r, 0, 256);
+    m = jpeg_encode(N, N, 3, JCS_RGB, JCS_UNKNOWN, rgb, 0);
+    climp_image img;
+    climp_status s = climp_image_decode(m.p, m.n, 0, "jpeg noisy", &img);
+    tu_check(s == CLIMP_OK && img.w == N, "jpeg noisy: %s", climp_error_detail());
+    climp_image_free(&img);
+    expect_refused("jpeg cut in scan", m.p, m.n * 3 / 4, 0, "corrupt image (JPEG");
+    expect_refused("jpeg no EOI", m.p, m.n - 2, 0, "corrupt image (JPEG");
+    free(m.p);
+
+    /* two extraneous bytes between APP0 and DQT: skipped by libjpeg, the pixels are intact, so the
+     * image decodes exactly like the file without them (crawled JPEGs often have such bytes) */
+    size_t bn = sizeof jpeg_baseline;
+    unsigned char *b = malloc(bn + 2);
+    memcpy(b, jpeg_baseline, 20);
+    b[20] = 0x12, b[21] = 0x34;
+    memcpy(b + 22, jpeg_baseline + 20, bn - 20);
+    climp_image ja = {0}, jb = {0};
+    s = climp_image_decode(jpeg_baseline, bn, 0, "jpeg baseline", &ja);
+    climp_status s2 = climp_image_decode(b, bn + 2, 0, "jpeg extraneous", &jb);
+    tu_check(s == CLIMP_OK && s2 == CLIMP_OK, "jpeg extraneous bytes decode: %s",
+             climp_error_detail());
+    tu_check(s == CLIMP_OK && s2 == CLIMP_OK && ja.w == jb.w && ja.h == jb.h &&
+                 !memcmp(ja.rgb, jb.rgb, (size_t)ja.w * ja.h * 3),
+             "jpeg extraneous bytes: same pixels");
+    climp_image_free(&ja);
+    climp_image_free(&jb);
+    /* 0xFF fill bytes before SOI (stb skipped them; libjpeg wants SOI first) */
+    b[0] = 0xFF, b[1] = 0xFF;
+    memcpy(b + 2, jpeg_baseline, bn);
+    expect_refused("jpeg fill bytes", b, bn + 2, 0, "not a decodable image");
+    /* ... with a Huffman table declaring 16 x 255 codes (stb 2.27 wrote past its table): the
+     * first DHT's counts are at offset 0xb6 of jpeg_baseline (after FF C4, length, class) */
+    tu_check(jpeg_baseline[0xb1] == 0xFF && jpeg_baseline[0xb2] == 0xC4, "DHT offset");
+    memset(b + 2 + 0xb6, 0xFF, 16);
+    expect_refused("jpeg fill bytes + bad DHT", b, bn + 2, 0, NULL);
+    expect_refused("jpeg bad DHT", b + 2, bn, 0, "not a decodable image (JPEG");
+    free(b);
+}
+
+static void test_png_codec(void) {
+    enum { W = 5, H = 4 };
+    static unsigned char px[W * H * 8], want[W * H * 3];
+    /* 16-bit grey+alpha (big-endian samples): grey's high byte, alpha dropped */
+    for (int p = 0; p < W * H; p++) {
+        unsigned g = (unsigned)(p * 3001 + 517) & 0xFFFF, a = (unsigned)(p * 977) & 0xFFFF;
+        px[p * 4] = (unsigned char)(g >> 8), px[p * 4 + 1] = (unsigned char)g;
+        px[p * 4 + 2] = (unsigned char)(a >> 8), px[p * 4 + 3] = (unsigned char)a;
+        for (int c = 0; c < 3; c++) want[p * 3 + c] = (unsigned char)(g >> 8);
+    }
+    mem m = png_encode(W, H, 16, PNG_COLOR_TYPE_GRAY_ALPHA, 0, px, W * 4, NULL, 0, NULL, 0);
+    expect_rgb("png16 grey+alpha", m.p, m.n, W, H, want, 0);
+    free(m.p);
+    /* 16-bit RGBA, interlaced */
+    for (int p = 0; p < W * H; p++)
+        for (int c = 0; c < 4; c++) {
+            unsigned v = (unsigned)(p * 4099 + c * 15013) & 0xFFFF;
+            px[p * 8 + c * 2] = (unsigned char)(v >> 8), px[p * 8 + c * 2 + 1] = (unsigned char)v;
+            if (c < 3) want[p * 3 + c] = (unsigned char)(v >> 8);
+        }
+    m = png_encode(W, H, 16, PNG_COLOR_TYPE_RGB_ALPHA, 1, px, W * 8, NULL, 0, NULL, 0);
+    expect_rgb("png16 rgba interlaced", m.p, m.n, W, H, want, 0);
+    free(m.p);
+    /* palette with tRNS: the palette colours, transparency ignored */
+    static const png_color pal[3] = {{255, 0, 0}, {0, 128, 0}, {10, 20, 250}};
+    static const png_byte trns[3] = {0, 128, 255};
+    for (int p = 0; p < W * H; p++) {
+        px[p] = (unsigned char)(p % 3);
+        want[p * 3] = pal[p % 3].red, want[p * 3 + 1] = pal[p % 3].green;
+        want[p * 3 + 2] = pal[p % 3].blue;
+    }
+    m = png_encode(W, H, 8, PNG_COLOR_TYPE_PALETTE, 0, px, W, pal, 3, trns, 3);
+    expect_rgb("png palette+tRNS", m.p, m.n, W, H, want, 0);
+    free(m.p);
+
+    /* an empty first IDAT (stb 2.27 computed NULL + 0), then the real one */
+    for (int p = 0; p < W * H * 3; p++) want[p] = (unsigned char)(p * 11);
+    unsigned char raw[H * (1 + W * 3)];
+    for (int y = 0; y < H; y++) {
+        raw[y * (1 + W * 3)] = 0;
+        memcpy(raw + y * (1 + W * 3) + 1, want + y * W * 3, W * 3);
+    }
+    uLongf zn = compressBound(sizeof raw);
+    unsigned char *z = malloc(zn);
+    if (compress(z, &zn, raw, sizeof raw) != Z_OK) abort();
+    mem e = {0};
+    png_ihdr(&e, W, H, 8, 2);
+    png_chunk(&e, "IDAT", NULL, 0);
+    png_chunk(&e, "IDAT", z, (uint32_t)zn);
+    png_chunk(&e, "IEND", NULL, 0);
+    expect_rgb("png empty first IDAT", e.p, e.n, W, H, want, 0);
+    /* cut inside the IDAT data, and a flipped byte in it (zlib or CRC error) */
+    size_t idat = 8 + 25 + 12; /* signature, IHDR, the empty IDAT */
+    expect_refused("png cut in IDAT", e.p, idat + 8 + zn / 2, 0, "corrupt image (PNG");
+    e.p[idat + 8 + zn / 2] ^= 0x55;
+    expect_refused("png bad IDAT", e.p, e.n, 0, "corrupt image (PNG");
+    free(e.p);
+    free(z);
+}
+
 /* ---------------------------------------------------------------- resize */
 /* Values from PyTorch: F.interpolate(t, (S, S), mode="bilinear", align_corners=False,
  * antialias=False) of the 7x5 image v(x, y, c) = (37x + 11y + 53c) mod 256, channel-last. */
@@ -452,6 +690,8 @@ static void test_fuzz(void) {
 int main(void) {
     climp_log_set_level(CLIMP_LOG_ERROR);
     test_decode();
+    test_jpeg_codec();
+    test_png_codec();
     test_resize();
     test_crop();
     test_fuzz();

@@ -82,7 +82,14 @@ static int parse(int argc, char **argv, infer_opts *o, const char *cmd, const ch
         if (climp_opt_str(argc, argv, &i, "--json", &o->json)) continue;
         if (climp_opt_str(argc, argv, &i, "--tokenizer", &o->tokenizer)) continue;
         if (climp_opt_str(argc, argv, &i, "--device", &o->device)) continue;
-        if (climp_opt_str(argc, argv, &i, "--csv-separator", &o->csv_sep)) continue;
+        if (climp_opt_str(argc, argv, &i, "--csv-separator", &o->csv_sep)) {
+            if (!climp_tsv_separator_valid(o->csv_sep)) {
+                fprintf(stderr, "climp %s: --csv-separator '%s': give one byte, \"\\t\" or "
+                        "\"tab\"\n", cmd, o->csv_sep);
+                return 2;
+            }
+            continue;
+        }
         if (climp_opt_str(argc, argv, &i, "--csv-img-key", &o->img_key)) continue;
         if (climp_opt_str(argc, argv, &i, "--csv-caption-key", &o->cap_key)) continue;
         if (climp_opt_int(argc, argv, &i, "--image-size", 8, 4096, &v)) { o->image_size = (int)v; continue; }

@@ -12,6 +12,7 @@
 
 #include "model/config.h"
 #include "trainer/cli.h"
+#include "trainer/data.h"
 #include "trainer/dist.h"
 
 static void usage(void) {
@@ -144,7 +145,14 @@ int climp_train_parse(int argc, char **argv, train_opts *o) {
         }
         if (climp_opt_str(argc, argv, &i, "--data", &o->data)) continue;
         if (climp_opt_str(argc, argv, &i, "--eval-data", &o->eval_data)) continue;
-        if (climp_opt_str(argc, argv, &i, "--csv-separator", &o->csv_sep)) continue;
+        if (climp_opt_str(argc, argv, &i, "--csv-separator", &o->csv_sep)) {
+            if (!climp_tsv_separator_valid(o->csv_sep)) {
+                fprintf(stderr, "climp train: --csv-separator '%s': give one byte, \"\\t\" or "
+                        "\"tab\"\n", o->csv_sep);
+                return 2;
+            }
+            continue;
+        }
         if (climp_opt_str(argc, argv, &i, "--csv-img-key", &o->img_key)) continue;
         if (climp_opt_str(argc, argv, &i, "--csv-caption-key", &o->cap_key)) continue;
         if (climp_opt_str(argc, argv, &i, "--model-config", &o->model_config)) continue;

@@ -3,11 +3,13 @@
  * file's folder. RFC 4180 quoting (quoted fields, doubled quotes, separators and newlines inside
  * quotes), CRLF, a UTF-8 BOM and blank lines are handled. Rows with too few fields, an empty
  * path, an empty or non-UTF-8 caption are skipped and counted; long captions are truncated at a
- * UTF-8 boundary and counted. Also the UTF-8 helpers used by trainer/tar.c.
- * Tests: tests/test_data.c. */
+ * UTF-8 boundary and counted. Also the UTF-8 helpers used by trainer/tar.c, and
+ * climp_data_quote, which makes names taken from files safe to print in a one-line message.
+ * Tests: tests/test_data.c, tests/test_fuzz_regress.c. */
 #define _POSIX_C_SOURCE 200809L
 #include "trainer/data.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -46,6 +48,63 @@ size_t climp_data_utf8_cut(const char *s, size_t n, size_t max) {
     size_t k = max;
     while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
     return k;
+}
+
+/* Bytes of the UTF-8 sequence s[0..] if it is valid and complete, else 0. */
+static size_t utf8_unit(const char *s) {
+    unsigned c = (unsigned char)s[0];
+    size_t k = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 0;
+    for (size_t i = 1; i < k; i++)
+        if (!s[i]) return 0;
+    return k && climp_data_utf8_valid(s, k) ? k : 0;
+}
+
+/* Writes the printable form of s into buf while it fits in limit bytes; returns the length
+ * written and sets *cut when s did not fit. */
+static size_t quote_into(const char *s, char *buf, size_t limit, int *cut) {
+    size_t o = 0;
+    *cut = 0;
+    for (size_t i = 0; s[i];) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[8];
+        size_t k = 1;
+        const char *piece = esc;
+        if (c == '\n' || c == '\r' || c == '\t') {
+            esc[0] = '\\', esc[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't', esc[2] = 0;
+        } else if (c < 0x20 || c == 0x7F) {
+            snprintf(esc, sizeof esc, "\\x%02X", c);
+        } else if (c < 0x80) {
+            esc[0] = (char)c, esc[1] = 0;
+        } else if ((k = utf8_unit(s + i)) != 0) {
+            piece = s + i; /* a whole valid character, as it is */
+        } else {
+            k = 1;
+            snprintf(esc, sizeof esc, "\\x%02X", c); /* keeps the message valid UTF-8 */
+        }
+        size_t len = piece == esc ? strlen(esc) : k;
+        if (o + len > limit) {
+            *cut = 1;
+            break;
+        }
+        memcpy(buf + o, piece, len);
+        o += len;
+        i += k;
+    }
+    return o;
+}
+
+const char *climp_data_quote(const char *s, char *buf, size_t size) {
+    if (!buf || size == 0) return "";
+    if (!s) s = "(null)";
+    int cut;
+    size_t o = quote_into(s, buf, size - 1, &cut);
+    if (cut && size >= 4) {
+        o = quote_into(s, buf, size - 4, &cut);
+        memcpy(buf + o, "...", 3);
+        o += 3;
+    }
+    buf[o] = 0;
+    return buf;
 }
 
 /* ---------------------------------------------------------------- record parser */
@@ -159,17 +218,27 @@ static int next_record(parser *p) {
 }
 
 /* ---------------------------------------------------------------- loading */
+/* "\t" or "tab", "comma", or one byte other than a quote or a line break. */
+static int parse_sep_text(const char *sep, char *out) {
+    if (!strcmp(sep, "\\t") || !strcasecmp(sep, "tab")) *out = '\t';
+    else if (!strcasecmp(sep, "comma")) *out = ',';
+    else if (strlen(sep) == 1 && sep[0] != '"' && sep[0] != '\n' && sep[0] != '\r') *out = sep[0];
+    else return -1;
+    return 0;
+}
+
+int climp_tsv_separator_valid(const char *sep) {
+    char c;
+    return !sep || !*sep || parse_sep_text(sep, &c) == 0;
+}
+
 static int parse_sep(const char *sep, const char *path, char *out) {
     if (!sep || !*sep) {
         size_t L = strlen(path);
         *out = (L >= 4 && strcasecmp(path + L - 4, ".csv") == 0) ? ',' : '\t';
         return 0;
     }
-    if (!strcmp(sep, "\\t") || !strcasecmp(sep, "tab")) *out = '\t';
-    else if (!strcasecmp(sep, "comma")) *out = ',';
-    else if (strlen(sep) == 1 && sep[0] != '"' && sep[0] != '\n' && sep[0] != '\r') *out = sep[0];
-    else return -1;
-    return 0;
+    return parse_sep_text(sep, out);
 }
 
 static climp_status fail(climp_tsv *t, parser *p, sbuf *pool, climp_status s) {
@@ -265,8 +334,9 @@ climp_status climp_tsv_load(const char *path, const char *sep, const char *img_k
         size_t L = 0;
         cols[0] = '\0';
         for (int k = 0; k < p.nf && L + 4 < sizeof cols; k++) {
+            char name[96];
             int w = snprintf(cols + L, sizeof cols - L, "%s'%s'", k ? ", " : "",
-                             p.text.p + p.f[k].off);
+                             climp_data_quote(p.text.p + p.f[k].off, name, sizeof name));
             if (w > 0) L += (size_t)w;
         }
         climp_error_set("%s:%ld: header has no %s column '%s' (separator %s; columns: %s)", path,
@@ -360,7 +430,9 @@ climp_status climp_tsv_image_path(const climp_tsv *t, long i, char *buf, size_t 
     int w = rel[0] == '/' ? snprintf(buf, size, "%s", rel)
                           : snprintf(buf, size, "%s/%s", t->dir, rel);
     if (w < 0 || (size_t)w >= size) {
-        climp_error_set("%s/%s: image path too long", t->dir, rel);
+        char qd[256], qr[256];
+        climp_error_set("%s/%s: image path too long", climp_data_quote(t->dir, qd, sizeof qd),
+                        climp_data_quote(rel, qr, sizeof qr));
         return CLIMP_ERR_FORMAT;
     }
     return CLIMP_OK;
