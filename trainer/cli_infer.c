@@ -123,7 +123,7 @@ static climp_status open_dataset(const infer_opts *o, climp_dataset **ds) {
     d.csv_separator = o->csv_sep;
     d.img_key = o->img_key;
     d.caption_key = o->cap_key;
-    d.image_size = o->image_size ? o->image_size : 64; /* a batch needs one size */
+    d.image_size = o->image_size ? o->image_size : 64; /* synthetic data is drawn at this size */
     return climp_dataset_open(&d, ds);
 }
 
@@ -214,7 +214,8 @@ int climp_cmd_eval(int argc, char **argv) {
     }
     if (!s) {
         what = "embedding";
-        s = climp_embed_dataset(se.model, se.tok, ds, o.limit, o.batch, &img, &txt, &n, 1);
+        s = climp_embed_dataset(se.model, se.tok, ds, o.limit, o.batch, !o.image_size, &img, &txt,
+                                    &n, 1);
     }
     if (!s) {
         climp_recall r;
@@ -278,14 +279,7 @@ static climp_status load_image_file(const char *path, int S, file_image *out) {
     if (S) {
         climp_image_resize_normalize(im.rgb, im.w, im.h, whole, S, out->pix);
     } else {
-        /* Normalise without a resize, with the loader's exact arithmetic (its identity path). */
-        float mul[3], add[3];
-        for (int c = 0; c < 3; c++) {
-            mul[c] = 1.0f / (255.0f * climp_image_std[c]);
-            add[c] = -climp_image_mean[c] / climp_image_std[c];
-        }
-        for (size_t i = 0; i < (size_t)im.h * im.w * 3; i++)
-            out->pix[i] = (float)im.rgb[i] * mul[i % 3] + add[i % 3];
+        climp_image_normalize(im.rgb, im.w, im.h, out->pix);
     }
     climp_image_free(&im);
     return CLIMP_OK;
@@ -371,9 +365,9 @@ int climp_cmd_embed(int argc, char **argv) {
                    "With --data: DIR/image_embeddings.npy and DIR/text_embeddings.npy, float32,\n"
                    "one L2-normalised row per pair in file order. With --images: an index of the\n"
                    "image files of FOLDER (DIR/image_embeddings.npy + DIR/index.tsv) for search.\n"
-                   "Options: --image-size S (resize to S x S; default: --images files at their\n"
-                   "own size, square or not; --data at 64), --batch-size B, --tokenizer T,\n"
-                   "--limit N.\n",
+                   "Options: --image-size S (resize to S x S; default: every image at its own\n"
+                   "size, square or not; synthetic data is drawn at 64), --batch-size B,\n"
+                   "--tokenizer T, --limit N.\n",
                    &pos, &npos);
     free(pos);
     if (rc >= 0) return rc;
@@ -398,8 +392,8 @@ int climp_cmd_embed(int argc, char **argv) {
         s = open_dataset(&o, &ds);
         if (!s) {
             what = "embedding";
-            s = climp_embed_dataset(se.model, se.tok, ds, o.limit, o.batch, &img, &txt, &count,
-                                    1);
+            s = climp_embed_dataset(se.model, se.tok, ds, o.limit, o.batch, !o.image_size, &img,
+                                    &txt, &count, 1);
         }
         int Ed = climp_model_config(se.model)->embed_dim;
         snprintf(path, sizeof(path), "%s/image_embeddings.npy", o.out);

@@ -194,6 +194,13 @@ climp_crop climp_random_resized_crop(int w, int h, climp_data_rng *rng);
  * box outside the image means the whole image. */
 void climp_image_resize_normalize(const uint8_t *rgb, int w, int h, climp_crop crop, int S,
                                   float *out);
+/* Normalisation only, at the image's own size: out (h, w, 3) = (v/255 - mean)/std with the same
+ * arithmetic as the resize of a same-size image (so both give bitwise the same floats). */
+void climp_image_normalize(const uint8_t *rgb, int w, int h, float *out);
+/* Sample i of a dataset decoded at its own size (synthetic: S x S) with its caption, for inference
+ * without resizing; free img with climp_image_free. Errors as climp_dataset_get. */
+climp_status climp_dataset_get_rgb(climp_dataset *ds, long i, climp_image *img, char *cap,
+                                   size_t cap_size);
 /* Same resize without normalisation, to uint8 (rounded): previews and tests. */
 void climp_image_resize_u8(const uint8_t *rgb, int w, int h, climp_crop crop, int S,
                            uint8_t *out);

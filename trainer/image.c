@@ -485,6 +485,20 @@ static void taps(int in, int out, int off, tap *t) {
 }
 
 /* Resize the crop box to (S, S, 3): normalised floats into outf, or rounded bytes into outu. */
+static void norm_coeffs(float mul[3], float add[3]) {
+    for (int k = 0; k < 3; k++) {
+        mul[k] = 1.0f / (255.0f * climp_image_std[k]);
+        add[k] = -climp_image_mean[k] / climp_image_std[k];
+    }
+}
+
+void climp_image_normalize(const uint8_t *rgb, int w, int h, float *out) {
+    float mul[3], add[3];
+    norm_coeffs(mul, add);
+    size_t n = (size_t)w * (size_t)h * 3;
+    for (size_t i = 0; i < n; i++) out[i] = (float)rgb[i] * mul[i % 3] + add[i % 3];
+}
+
 static void resize_rows(const uint8_t *rgb, int w, int h, climp_crop c, int S, float *outf,
                         uint8_t *outu) {
     if (c.w <= 0 || c.h <= 0 || c.x < 0 || c.y < 0 || c.x + c.w > w || c.y + c.h > h) {
@@ -494,10 +508,7 @@ static void resize_rows(const uint8_t *rgb, int w, int h, climp_crop c, int S, f
     }
     if (S <= 0 || S > CLIMP_DATA_MAX_IMAGE_SIZE) return; /* refused by climp_dataset_open */
     float mul[3], add[3];
-    for (int k = 0; k < 3; k++) {
-        mul[k] = 1.0f / (255.0f * climp_image_std[k]);
-        add[k] = -climp_image_mean[k] / climp_image_std[k];
-    }
+    norm_coeffs(mul, add);
     if (c.x == 0 && c.y == 0 && c.w == S && c.h == S && w == S) { /* identity: no taps needed */
         size_t n = (size_t)S * (size_t)S * 3;
         for (size_t i = 0; i < n; i++) {

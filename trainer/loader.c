@@ -180,12 +180,13 @@ static climp_status tar_caption(climp_dataset *ds, long i, char *t, size_t n, ch
     return CLIMP_OK;
 }
 
-climp_status climp_dataset_get(climp_dataset *ds, long i, int epoch, int augment, float *image,
-                               char *cap, size_t cap_size) {
-    if (!ds || !image || i < 0 || (ds->kind != KIND_SYNTH && i >= ds->n)) {
+climp_status climp_dataset_get_rgb(climp_dataset *ds, long i, climp_image *img, char *cap,
+                                   size_t cap_size) {
+    if (!ds || !img || i < 0 || (ds->kind != KIND_SYNTH && i >= ds->n)) {
         climp_error_set("sample %ld is outside the dataset of %ld", i, ds ? ds->n : 0L);
         return CLIMP_ERR_INVALID_ARG;
     }
+    memset(img, 0, sizeof(*img));
     int S = ds->S;
     if (ds->kind == KIND_SYNTH) {
         uint8_t *rgb = malloc((size_t)S * (size_t)S * 3);
@@ -195,8 +196,8 @@ climp_status climp_dataset_get(climp_dataset *ds, long i, int epoch, int augment
         climp_synth_scene_make(ds->seed, i, S, &sc);
         size_t len = climp_synth_render(&sc, S, rgb, text, sizeof text);
         copy_caption(text, len < sizeof text ? len : sizeof text - 1, cap, cap_size);
-        to_tensor(ds, rgb, S, S, i, epoch, augment, image);
-        free(rgb);
+        img->rgb = rgb;
+        img->w = img->h = S;
         return CLIMP_OK;
     }
     uint8_t *bytes = NULL;
@@ -221,10 +222,19 @@ climp_status climp_dataset_get(climp_dataset *ds, long i, int epoch, int augment
         snprintf(what, sizeof what, "%s: sample %ld", ds->tar->shards[ds->tar->samples[i].shard],
                  i);
     }
-    climp_image img;
-    s = climp_image_decode(bytes, nbytes, ds->max_pixels, what, &img);
+    s = climp_image_decode(bytes, nbytes, ds->max_pixels, what, img);
     free(bytes);
-    if (s) return s;
+    return s;
+}
+
+climp_status climp_dataset_get(climp_dataset *ds, long i, int epoch, int augment, float *image,
+                               char *cap, size_t cap_size) {
+    if (!image) {
+        climp_error_set("sample %ld: no image buffer", i);
+        return CLIMP_ERR_INVALID_ARG;
+    }
+    climp_image img;
+    CLIMP_TRY(climp_dataset_get_rgb(ds, i, &img, cap, cap_size));
     to_tensor(ds, img.rgb, img.w, img.h, i, epoch, augment, image);
     climp_image_free(&img);
     return CLIMP_OK;

@@ -367,39 +367,75 @@ void climp_recall_compute(const float *img, const float *txt, int n, int d, clim
     free(row);
 }
 
+/* Native size: the normalised image of sample i into slot b of pix (grown as needed) when the
+ * batch is empty (b = 0) or the image has the batch's size (h, w); else *other = 1 and nothing is
+ * written (the sample starts the next batch). */
+static climp_status get_native(climp_dataset *ds, long i, float **pix, size_t *cap, int b,
+                               int *h, int *w, char *caption, int *other) {
+    climp_image im;
+    *other = 0;
+    CLIMP_TRY(climp_dataset_get_rgb(ds, i, &im, caption, 8192));
+    if (b && (im.h != *h || im.w != *w)) {
+        *other = 1;
+        climp_image_free(&im);
+        return CLIMP_OK;
+    }
+    size_t one = (size_t)im.w * im.h * 3, need = one * (size_t)(b + 1);
+    if (need > *cap) {
+        float *np = realloc(*pix, sizeof(float) * need);
+        if (!np) {
+            climp_image_free(&im);
+            return CLIMP_ERR_HOST_OOM;
+        }
+        *pix = np;
+        *cap = need;
+    }
+    climp_image_normalize(im.rgb, im.w, im.h, *pix + one * (size_t)b);
+    *h = im.h;
+    *w = im.w;
+    climp_image_free(&im);
+    return CLIMP_OK;
+}
+
 climp_status climp_embed_dataset(climp_model *m, const climp_tokenizer *tok, climp_dataset *ds,
-                                 long limit, int batch, float **img_out, float **txt_out, long *n,
-                                 int progress) {
+                                 long limit, int batch, int native, float **img_out,
+                                 float **txt_out, long *n, int progress) {
     long total = climp_dataset_size(ds);
     if (limit > 0 && limit < total) total = limit;
     int S = climp_dataset_image_size(ds), Ed = climp_model_config(m)->embed_dim;
     float *img = malloc(sizeof(float) * (size_t)(total ? total : 1) * Ed);
     float *txt = malloc(sizeof(float) * (size_t)(total ? total : 1) * Ed);
-    float *pix = malloc(sizeof(float) * (size_t)batch * S * S * 3);
+    size_t pix_cap = native ? 0 : (size_t)batch * S * S * 3;
+    float *pix = native ? NULL : malloc(sizeof(float) * pix_cap);
     char **caps = calloc(batch, sizeof(char *));
-    climp_status s = (!img || !txt || !pix || !caps) ? CLIMP_ERR_HOST_OOM : CLIMP_OK;
+    climp_status s = (!img || !txt || (!pix && !native) || !caps) ? CLIMP_ERR_HOST_OOM : CLIMP_OK;
     for (int b = 0; !s && b < batch; b++)
         if (!(caps[b] = malloc(8192))) s = CLIMP_ERR_HOST_OOM;
     climp_text_batch tb = {0};
     climp_progress pg;
     climp_progress_init(&pg);
     long done = 0, skipped = 0;
+    /* Native sizes: a batch holds consecutive samples of one size; a sample of another size ends
+     * the batch and is read again as the first of the next one. */
     for (long i = 0; !s && i < total;) {
-        int B = 0;
+        int B = 0, H = S, W = S, other = 0;
         while (B < batch && i < total) {
-            climp_status g = climp_dataset_get(ds, i, 0, 0, pix + (size_t)B * S * S * 3,
-                                               caps[B], 8192);
-            i++;
-            if (g == CLIMP_OK) {
-                B++;
-            } else {
+            climp_status g;
+            if (native) g = get_native(ds, i, &pix, &pix_cap, B, &H, &W, caps[B], &other);
+            else g = climp_dataset_get(ds, i, 0, 0, pix + (size_t)B * S * S * 3, caps[B], 8192);
+            if (g != CLIMP_OK) {
                 skipped++;
-                climp_log(CLIMP_LOG_WARN, "skipping sample %ld: %s", i - 1, climp_error_detail());
+                climp_log(CLIMP_LOG_WARN, "skipping sample %ld: %s", i, climp_error_detail());
+                i++;
+                continue;
             }
+            if (other) break; /* not consumed: starts the next batch */
+            B++;
+            i++;
         }
         if (!B) break;
         s = climp_text_batch_fill(&tb, tok, caps, B);
-        if (!s) s = climp_model_embed_images(m, B, S, S, pix, img + (size_t)done * Ed);
+        if (!s) s = climp_model_embed_images(m, B, H, W, pix, img + (size_t)done * Ed);
         if (!s)
             s = climp_model_embed_texts(m, B, tb.Lmax, tb.tokens, tb.lengths,
                                         txt + (size_t)done * Ed);

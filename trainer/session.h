@@ -56,10 +56,11 @@ typedef struct climp_recall {
 } climp_recall;
 /* sim = txt img^T (n x n, pair i is the positive of i). CLIP_benchmark definitions. */
 void climp_recall_compute(const float *img, const float *txt, int n, int d, climp_recall *r);
-/* Embeds up to `limit` pairs of a dataset (images at its size, no augmentation). */
+/* Embeds up to `limit` pairs of a dataset, without augmentation: images resized to the dataset's
+ * size, or with `native` each at its own size (batches of consecutive same-size images). */
 climp_status climp_embed_dataset(climp_model *m, const climp_tokenizer *tok, climp_dataset *ds,
-                                 long limit, int batch, float **img, float **txt, long *n,
-                                 int progress);
+                                 long limit, int batch, int native, float **img, float **txt,
+                                 long *n, int progress);
 
 /* ------------------------------------------------------------------ progress */
 typedef struct climp_progress {

@@ -41,7 +41,7 @@ static climp_status evaluate(climp_model *m, const climp_tokenizer *tok, climp_d
                              int batch, climp_recall *r) {
     float *img = NULL, *txt = NULL;
     long n = 0;
-    CLIMP_TRY(climp_embed_dataset(m, tok, ev, 0, batch, &img, &txt, &n, 0));
+    CLIMP_TRY(climp_embed_dataset(m, tok, ev, 0, batch, 0, &img, &txt, &n, 0));
     climp_recall_compute(img, txt, (int)n, climp_model_config(m)->embed_dim, r);
     free(img);
     free(txt);
