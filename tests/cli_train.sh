@@ -35,6 +35,13 @@ cp "$tmp/mix48/000000.png" "$tmp/mix/100000.png"; cp "$tmp/mix48/000001.png" "$t
 ok test $? -eq 0
 ok test "$(stat -c %s "$tmp/mixidx/image_embeddings.npy")" -eq $((128 + 5 * 128 * 4))
 ok test "$(wc -l <"$tmp/mixidx/index.tsv")" -eq 6
+# ... and a TSV of those files (--data) the same way: the same image embeddings as the index.
+{ printf 'filepath\ttitle\n'; for f in "$tmp"/mix/*.png; do printf '%s\ta shape\n' "${f##*/}"; done; } \
+  >"$tmp/mix/pairs.tsv"
+"$BIN" embed --model "$tmp/a" --data "$tmp/mix/pairs.tsv" --batch-size 2 --out "$tmp/mixemb" \
+  >/dev/null 2>&1
+ok test $? -eq 0
+ok test "$(stat -c %s "$tmp/mixemb/image_embeddings.npy")" -eq $((128 + 5 * 128 * 4))
 "$BIN" zeroshot --model "$tmp/a" --classes "red circle,blue square" "$tmp/mix/100000.png" \
   >"$tmp/zs.out" 2>&1
 ok grep -q "blue square" "$tmp/zs.out"
