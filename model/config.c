@@ -85,30 +85,11 @@ static void set_text(const text_preset *p, climp_text_config *t) {
     t->ngroups = 1;
 }
 
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    if (!fseek(f, 0, SEEK_END)) {
-        long n = ftell(f);
-        if (n >= 0 && n < (1 << 24) && !fseek(f, 0, SEEK_SET) && (buf = malloc(n + 1))) {
-            if (fread(buf, 1, n, f) != (size_t)n) {
-                free(buf);
-                buf = NULL;
-            } else {
-                buf[n] = 0;
-            }
-        }
-    }
-    fclose(f);
-    return buf;
-}
-
 climp_status climp_config_preset(const char *name, climp_config *out) {
     memset(out, 0, sizeof(*out));
     size_t len = strlen(name);
     if (len > 5 && !strcmp(name + len - 5, ".json")) {
-        char *txt = slurp(name);
+        char *txt = climp_read_file(name, 1u << 24, NULL);
         if (!txt) {
             climp_error_set("cannot read model config %s", name);
             return CLIMP_ERR_IO;

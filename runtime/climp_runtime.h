@@ -303,6 +303,9 @@ const char *climp_gemm_tune_class(const climp_gemm_desc *d);
 
 /* ---------------------------------------------------------------- misc */
 double climp_now_seconds(void); /* monotonic */
+/* A whole file as a NUL-terminated buffer (free with free()), or NULL when it cannot be read or
+ * is larger than max_bytes (0: no limit); *len (may be NULL) receives its length. */
+char *climp_read_file(const char *path, size_t max_bytes, size_t *len);
 /* Default cache folder: $CLIMP_CACHE_DIR, else $XDG_CACHE_HOME/climp, else ~/.cache/climp. */
 const char *climp_cache_dir(void);
 

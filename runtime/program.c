@@ -28,33 +28,13 @@ const char *climp_kernel_source_name(int i) {
 
 const char *rt_build_options(void) { return "-cl-std=CL1.2"; }
 
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long n = ftell(f);
-        if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1))) {
-            if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-                free(buf);
-                buf = NULL;
-            } else {
-                buf[n] = 0;
-                *len = (size_t)n;
-            }
-        }
-    }
-    fclose(f);
-    return buf;
-}
-
 const char *rt_source_text(const char *name, size_t *len, char **owned) {
     *owned = NULL;
     const char *dir = getenv("CLIMP_KERNEL_DIR");
     if (dir && *dir) {
         char path[1024];
         snprintf(path, sizeof(path), "%s/%s.cl", dir, name);
-        *owned = read_file(path, len);
+        *owned = climp_read_file(path, 0, len);
         if (*owned) return *owned;
     }
     for (int i = 0; climp_embedded_sources[i].name; i++)
@@ -205,7 +185,7 @@ static climp_status write_binary_file(const char *path, uint64_t key, const unsi
 
 unsigned char *rt_read_binary_file(const char *path, uint64_t key, size_t *n) {
     size_t len = 0;
-    char *buf = read_file(path, &len);
+    char *buf = climp_read_file(path, 0, &len);
     size_t hdr = sizeof(CACHE_MAGIC) + 16;
     if (!buf) return NULL;
     uint64_t k, sz;

@@ -185,6 +185,26 @@ double climp_now_seconds(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+char *climp_read_file(const char *path, size_t max_bytes, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = NULL;
+    long n = -1;
+    if (!fseek(f, 0, SEEK_END)) n = ftell(f);
+    if (n >= 0 && (!max_bytes || (size_t)n <= max_bytes) && !fseek(f, 0, SEEK_SET) &&
+        (buf = malloc((size_t)n + 1))) {
+        if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+            free(buf);
+            buf = NULL;
+        } else {
+            buf[n] = 0;
+            if (len) *len = (size_t)n;
+        }
+    }
+    fclose(f);
+    return buf;
+}
+
 const char *climp_cache_dir(void) {
     static char dir[1024];
     const char *e = getenv("CLIMP_CACHE_DIR");

@@ -92,27 +92,9 @@ static void put(tune_state *st, const char *key, int value) {
     st->e[st->n++].value = value;
 }
 
-static char *read_all(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    long n = -1;
-    if (!fseek(f, 0, SEEK_END)) n = ftell(f);
-    if (n >= 0 && n < (16L << 20) && !fseek(f, 0, SEEK_SET) && (buf = malloc((size_t)n + 1))) {
-        if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-            free(buf);
-            buf = NULL;
-        } else {
-            buf[n] = 0;
-        }
-    }
-    fclose(f);
-    return buf;
-}
-
 /* The parsed tuning file, or NULL (missing: silently; unreadable or malformed: one warning). */
 static cJSON *parse_file(const char *path, int warn) {
-    char *text = read_all(path);
+    char *text = climp_read_file(path, 16u << 20, NULL);
     if (!text) {
         if (warn && errno != ENOENT)
             climp_log(CLIMP_LOG_WARN, "tuning file %s cannot be read (%s); ignored", path,
