@@ -50,32 +50,37 @@
 #if CB == 1
 typedef float vec;
 typedef int ivec;
+typedef uint uvec;
 #define VLOAD(p) (*(p))
 #define VSTORE(v, p) (*(p) = (v))
 #define AS_VEC(x) as_float(x)
 #define AS_IVEC(x) as_int(x)
+#define AS_UVEC(x) as_uint(x)
 #else
 typedef CAT(float, CB) vec;
 typedef CAT(int, CB) ivec;
+typedef CAT(uint, CB) uvec;
 #define VLOAD(p) CAT(vload, CB)(0, p)
 #define VSTORE(v, p) CAT(vstore, CB)(v, 0, p)
 #define AS_VEC(x) CAT(as_float, CB)(x)
 #define AS_IVEC(x) CAT(as_int, CB)(x)
+#define AS_UVEC(x) CAT(as_uint, CB)(x)
 #endif
 
 /* exp(x) for x <= 0 (every exp of the hot loops has a non-positive argument: delta A, -|v|):
  * Cody-Waite reduction and the Cephes polynomial, < 1 ulp on [-87.3, 0] (checked against double);
  * x < -87.34 -> 0 (no denormal results), NaN -> NaN. Several times faster than the vector exp of
- * some CPU drivers (PoCL 3.1). Plain expressions, no fast-math. */
+ * some CPU drivers (PoCL 3.1). Plain expressions, no fast-math. Below -87.34 (and for -inf) the
+ * intermediate values are garbage that the final select discards (unsigned integer steps: no
+ * overflow), so x needs no clamp. */
 static vec exp_neg_v(vec x) {
-    const vec xc = x < -87.33654f ? -87.33654f : x;
-    const vec k = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* rint, >= -126 */
-    vec r = xc - k * 0.693145751953125f;
+    const vec k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* rint */
+    vec r = x - k * 0.693145751953125f;
     r = r - k * 1.428606765330187045e-06f;
     vec p = (((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r +
              4.1665795894e-2f) * r + 1.6666665459e-1f;
     p = ((p * r + 5.0000001201e-1f) * r) * r + r + 1.0f;
-    const vec y = p * AS_VEC((AS_IVEC(k + 12582912.0f) - 0x4B400000 + 127) << 23); /* p 2^k */
+    const vec y = p * AS_VEC((AS_UVEC(k + 12582912.0f) - 0x4B400000u + 127u) << 23); /* p 2^k */
     return x < -87.33654f ? 0.0f : y;
 }
 
