@@ -300,6 +300,9 @@ climp_status climp_tune_save(climp_ctx *ctx, const char *const *keys, const int 
 /* Shape class of a GEMM in tuning keys ("gemm.backend@<class>", "gemm.tiled.<param>@<class>"):
  * "S" (M*N*K < 2^24), "M" (< 2^28) or "L", with "t" appended when trans_a is set. */
 const char *climp_gemm_tune_class(const climp_gemm_desc *d);
+/* 0 when the table's gemm.tiled.* values for d's class cannot run on this device (private or
+ * local memory, work-group size), so the rule's tiles would be used instead; else 1. */
+int climp_gemm_tiled_tuning_usable(climp_ctx *ctx, const climp_gemm_desc *d);
 
 /* ---------------------------------------------------------------- misc */
 double climp_now_seconds(void); /* monotonic */

@@ -436,8 +436,9 @@ static int cfg_ok(const climp_ctx *ctx, const tiled_cfg *c) {
 
 /* The rule's kernel and parameters, then the tuning table's values for this shape class.
  * $CLIMP_GEMM_TILED_TYPE=GPU|CPU|... looks rows up as if the device were of that type (tests run
- * the GPU kernels on PoCL this way) and then ignores the tuning table. */
-static tiled_cfg tiled_pick(climp_ctx *ctx, const climp_gemm_desc *d) {
+ * the GPU kernels on PoCL this way) and then ignores the tuning table. *usable (may be NULL) is 0
+ * when the table names tiles this device cannot run (the rule's are used then), else 1. */
+static tiled_cfg tiled_resolve(climp_ctx *ctx, const climp_gemm_desc *d, int *usable) {
     const char *env = getenv("CLIMP_GEMM_TILED_TYPE");
     const char *type = env && *env ? env : ctx->info.type;
     int mn = d->M < d->N ? d->M : d->N;
@@ -453,6 +454,7 @@ static tiled_cfg tiled_pick(climp_ctx *ctx, const climp_gemm_desc *d) {
         break;
     }
     tiled_cfg rule = {t->kernel, {t->p[0], t->p[1], t->p[2], t->p[3], t->p[4]}};
+    if (usable) *usable = 1;
     if (env && *env) return rule;
     const char *cls = climp_gemm_tune_class(d);
     char key[64];
@@ -465,7 +467,8 @@ static tiled_cfg tiled_pick(climp_ctx *ctx, const climp_gemm_desc *d) {
                 memcpy(cfg.p, k_tiled_rules[r].p, sizeof cfg.p);
     }
     if (!in(cfg.kernel, K_FWD, K_VEC)) {
-        tune_warn(ctx, key, cfg.kernel);
+        if (usable) *usable = 0;
+        else tune_warn(ctx, key, cfg.kernel);
         return rule;
     }
     for (int i = 0; i < 5 && k_param_names[cfg.kernel][i]; i++) {
@@ -473,8 +476,19 @@ static tiled_cfg tiled_pick(climp_ctx *ctx, const climp_gemm_desc *d) {
         cfg.p[i] = climp_tune_int(ctx, key, cfg.p[i]);
     }
     if (cfg_ok(ctx, &cfg)) return cfg;
-    tune_warn(ctx, "gemm.tiled parameters", cfg.p[0]);
+    if (usable) *usable = 0;
+    else tune_warn(ctx, "gemm.tiled parameters", cfg.p[0]);
     return rule;
+}
+
+static tiled_cfg tiled_pick(climp_ctx *ctx, const climp_gemm_desc *d) {
+    return tiled_resolve(ctx, d, NULL);
+}
+
+int climp_gemm_tiled_tuning_usable(climp_ctx *ctx, const climp_gemm_desc *d) {
+    int usable = 1;
+    if (ctx && d) tiled_resolve(ctx, d, &usable);
+    return usable;
 }
 
 /* The kernels index inside one matrix with int: each stored matrix must span < 2^31 floats. */

@@ -317,6 +317,16 @@ static void test_tuned(climp_ctx *ctx, tu_rng *r) {
     climp_tune_clear(ctx);
     set_keys(ctx, NULL, vec, (const int[]){9}, 1);
     tuned_cases(ctx, r);
+    /* climp_gemm_tiled_tuning_usable tells the tuner when the table's tiles would not run: the
+     * vec kernel's private-memory bound (kc (vw nv + rb mr) + rb mr vw nv <= 16384) */
+    climp_gemm_desc big = {0, 1, 512, 3072, 768, 1, 0, 768, 768, 3072, 1, 0, 0, 0};
+    climp_tune_clear(ctx);
+    tu_check(climp_gemm_tiled_tuning_usable(ctx, &big), "no table: usable");
+    set_keys(ctx, climp_gemm_tune_class(&big), vec, (const int[]){3, 4, 4, 1, 16, 256}, 6);
+    tu_check(!climp_gemm_tiled_tuning_usable(ctx, &big), "kc 256 x 68 + 256 floats: not usable");
+    climp_tune_clear(ctx);
+    set_keys(ctx, climp_gemm_tune_class(&big), vec, (const int[]){3, 4, 4, 1, 16, 128}, 6);
+    tu_check(climp_gemm_tiled_tuning_usable(ctx, &big), "kc 128: usable");
     /* the backend per class; unknown values and unavailable backends fall back */
     climp_tune_clear(ctx);
     CLIMP_CHECK(climp_tune_set(ctx, "gemm.backend@S", CLIMP_GEMM_TILED));

@@ -83,6 +83,13 @@ static double gemm_eval(void *user, const int *cfg, char *why, size_t nwhy) {
     gemm_class *g = user;
     climp_tune_clear(g->t->ctx);
     gemm_set(g, cfg);
+    /* A candidate the device cannot run would silently time the rule's tiles instead. */
+    for (int i = 0; i < g->njobs; i++)
+        if (!climp_gemm_tiled_tuning_usable(g->t->ctx, &g->jobs[i].d)) {
+            snprintf(why, nwhy, "not usable on this device (private/local memory or work-group "
+                     "limits)");
+            return -1;
+        }
     return gemm_time(g, CLIMP_GEMM_TILED, why, nwhy);
 }
 
