@@ -23,6 +23,12 @@
  *   repeat_bwd        1-D (>= M): dinp[m] (=|+=) sum_p dout[m*P + p], p in order
  *   repeat_bwd_wg     one work-group of WG per m: lanes stride p, then a fixed tree.
  */
+/* Vector values passed to helper functions make clang warn that AVX-512 would change their ABI
+ * (-Wpsabi): meaningless for kernels compiled whole, and PoCL prints the count on every cold
+ * compile, so it is silenced here. */
+#ifdef __clang__
+#pragma clang diagnostic ignored "-Wpsabi"
+#endif
 
 #ifndef WG
 #define WG 64 /* work-group size of repeat_bwd_wg: a power of two, 1..1024 */

@@ -20,6 +20,12 @@
  *                      P = exp(M - lse_row), Q^T = exp(M - lse_col); part[i] = sum_j G S
  *   infonce_bwd_scale  one work-item: dlogit_scale[0] += sum_i part[i], i in order
  */
+/* Vector values passed to helper functions make clang warn that AVX-512 would change their ABI
+ * (-Wpsabi): meaningless for kernels compiled whole, and PoCL prints the count on every cold
+ * compile, so it is silenced here. */
+#ifdef __clang__
+#pragma clang diagnostic ignored "-Wpsabi"
+#endif
 
 #ifndef WG
 #define WG 64 /* lanes per row of l2norm_fwd/bwd: a power of two, 1..1024 */

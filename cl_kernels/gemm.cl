@@ -31,6 +31,12 @@
  * GEMM_KERNEL (1..4 in the order above, 0 = all) compiles only the kernel the host will launch:
  * PoCL compiles every kernel of a program, and an FPGA build should hold one.
  */
+/* Vector values passed to helper functions make clang warn that AVX-512 would change their ABI
+ * (-Wpsabi): meaningless for kernels compiled whole, and PoCL prints the count on every cold
+ * compile, so it is silenced here. */
+#ifdef __clang__
+#pragma clang diagnostic ignored "-Wpsabi"
+#endif
 
 #ifndef GEMM_KERNEL
 #define GEMM_KERNEL 0 /* 0: every kernel; 1..4: only gemm_fwd, _small, _vec, _swi */

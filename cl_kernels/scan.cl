@@ -31,6 +31,12 @@
  *   kernels per local size, like PoCL, compile them once).
  * No atomics: every sum runs in a fixed order, so results are bitwise reproducible.
  */
+/* Vector values passed to helper functions make clang warn that AVX-512 would change their ABI
+ * (-Wpsabi): meaningless for kernels compiled whole, and PoCL prints the count on every cold
+ * compile, so it is silenced here. */
+#ifdef __clang__
+#pragma clang diagnostic ignored "-Wpsabi"
+#endif
 
 #ifndef NMAX
 #define NMAX 256 /* capacity of the private state arrays: the state size N must be <= NMAX */

@@ -22,6 +22,12 @@
  * Rows over PH are PV vectors of VW floats plus PR scalars, over NS NV vectors plus NR scalars,
  * all compile-time: the inner loops carry no bounds tests. No atomics; fixed summation order.
  */
+/* Vector values passed to helper functions make clang warn that AVX-512 would change their ABI
+ * (-Wpsabi): meaningless for kernels compiled whole, and PoCL prints the count on every cold
+ * compile, so it is silenced here. */
+#ifdef __clang__
+#pragma clang diagnostic ignored "-Wpsabi"
+#endif
 
 #ifndef PH
 #define PH 64 /* head dim P */

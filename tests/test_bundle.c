@@ -69,6 +69,14 @@ static void scanner_snippets(void) {
              "file-scope pragmas reset (extension disabled, FP_CONTRACT to its default), the "
              "loop pragma ignored");
     climp_bundle_scan_free(&sc);
+    const char *diag = "#ifdef __clang__\n#pragma clang diagnostic ignored \"-Wpsabi\"\n#endif\n"
+                       "void g(void) {}\n";
+    tu_check(climp_bundle_scan_text(diag, &sc) == CLIMP_OK, "clang diagnostic pragma scans");
+    tu_check(sc.n_resets == 1 &&
+                 has(sc.resets, sc.n_resets,
+                     "#ifdef __clang__\n#pragma clang diagnostic warning \"-Wpsabi\"\n#endif"),
+             "a silenced warning is restored after the program");
+    climp_bundle_scan_free(&sc);
 
     static const char *const refused[][2] = {
         {"#define P(name) __kernel void name##_k(void) {}\nP(foo)\n", "pastes"},

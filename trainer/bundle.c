@@ -162,6 +162,14 @@ static climp_status directive(scanner *sc) {
         else if (!strcmp(w1, "OPENCL") && !strcmp(w2, "EXTENSION") && w3[0])
             snprintf(reset, sizeof(reset), "#pragma OPENCL EXTENSION %.*s : disable",
                      (int)strcspn(w3, ":"), w3);
+        else if (!strcmp(w1, "clang") && !strcmp(w2, "diagnostic") && !strcmp(w3, "ignored")) {
+            /* `#pragma clang diagnostic ignored "-Wx"` only silences a warning: restore it. */
+            const char *q = strchr(p, '"'), *e = q ? strchr(q + 1, '"') : NULL;
+            if (q && e && e - q < 100)
+                snprintf(reset, sizeof(reset),
+                         "#ifdef __clang__\n#pragma clang diagnostic warning %.*s\n#endif",
+                         (int)(e - q + 1), q);
+        }
         if (!reset[0]) {
             climp_error_set("file-scope '%s': the bundle cannot reset this pragma", buf);
             s = CLIMP_ERR_UNSUPPORTED;
