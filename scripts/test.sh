@@ -12,7 +12,7 @@ build=build; extra=(); extra_ctest=()
 if [ "${1:-}" = "--sanitize" ]; then
   build=build-sanitize; extra=(-DCLIMP_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo); shift
   # PoCL and LLVM keep allocations until exit: suppress those leak reports only.
-  export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+  export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
   extra_ctest=(--repeat until-pass:2)
 fi

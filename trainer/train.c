@@ -362,6 +362,7 @@ int climp_cmd_train(int argc, char **argv) {
             climp_log(CLIMP_LOG_WARN, "step %ld: non-finite loss or gradient (loss %g, grad norm "
                       "%g): step skipped (%d in a row)", st.step + 1, loss, gnorm, bad_in_row + 1);
             if (++bad_in_row >= o.max_nan_steps) {
+                what = "training";
                 climp_error_set("%d steps in a row had a non-finite loss or gradient; stopping "
                                 "(the last checkpoint is untouched). Lower --lr or use --grad-clip",
                                 bad_in_row);
