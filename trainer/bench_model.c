@@ -225,19 +225,24 @@ static void train_item(climp_bench *b, const char *preset, const climp_config *c
     fflush(stdout);
 }
 
-climp_status climp_bench_train(climp_bench *b) {
-    printf("\n%-24s %-10s %4s %5s %5s %10s %10s %9s %7s %9s\n", "preset", "mode", "B", "S", "L",
-           "median s", "samples/s", "GFLOP/s", "%peak", "mem MiB");
+typedef void (*item_fn)(climp_bench *b, const char *preset, const climp_config *cfg,
+                        model_run *r, int mode);
+
+/* For each preset and batch size: a model (training or inference), inputs, and item() for each
+ * of the two modes; a failure is recorded under `section` and the next preset goes on (an
+ * unknown preset stops the section). */
+static climp_status for_each_run(climp_bench *b, const char *section, int training, item_fn item,
+                         int mode0, int mode1) {
     for (int p = 0; p < b->opt.npresets; p++) {
         const char *preset = b->opt.presets[p];
         climp_config cfg;
         CLIMP_TRY(climp_config_preset(preset, &cfg));
+        climp_status s;
         model_run r;
         memset(&r, 0, sizeof(r));
         climp_ctx_mem_reset_peak(b->ctx);
-        climp_status s = make_model(b, &cfg, 1, &r);
-        if (s) {
-            climp_bench_error(b, "train", preset, s, is_oom(s));
+        if ((s = make_model(b, &cfg, training, &r))) {
+            climp_bench_error(b, section, preset, s, is_oom(s));
             free_model(&r);
             continue;
         }
@@ -245,16 +250,22 @@ climp_status climp_bench_train(climp_bench *b) {
         for (int i = 0; i < nb; i++) {
             int B = b->opt.nbatch ? b->opt.batch[i] : default_batch(b, preset);
             if ((s = make_inputs(&r, &cfg, B, image_size(b, preset), text_len(b)))) {
-                climp_bench_error(b, "train", preset, s, 0);
+                climp_bench_error(b, section, preset, s, 0);
             } else {
-                train_item(b, preset, &cfg, &r, RUN_TRAIN);
-                train_item(b, preset, &cfg, &r, RUN_FORWARD);
+                item(b, preset, &cfg, &r, mode0);
+                item(b, preset, &cfg, &r, mode1);
             }
             free_inputs(&r);
         }
         free_model(&r);
     }
     return CLIMP_OK;
+}
+
+climp_status climp_bench_train(climp_bench *b) {
+    printf("\n%-24s %-10s %4s %5s %5s %10s %10s %9s %7s %9s\n", "preset", "mode", "B", "S", "L",
+           "median s", "samples/s", "GFLOP/s", "%peak", "mem MiB");
+    return for_each_run(b, "train", 1, train_item, RUN_TRAIN, RUN_FORWARD);
 }
 
 /* ------------------------------------------------------------------ infer */
@@ -297,33 +308,7 @@ static void infer_item(climp_bench *b, const char *preset, const climp_config *c
 climp_status climp_bench_infer(climp_bench *b) {
     printf("\n%-24s %-7s %4s %5s %10s %10s %9s %7s\n", "preset", "tower", "B", "size", "median s",
            "items/s", "GFLOP/s", "%peak");
-    for (int p = 0; p < b->opt.npresets; p++) {
-        const char *preset = b->opt.presets[p];
-        climp_config cfg;
-        CLIMP_TRY(climp_config_preset(preset, &cfg));
-        model_run r;
-        memset(&r, 0, sizeof(r));
-        climp_ctx_mem_reset_peak(b->ctx);
-        climp_status s = make_model(b, &cfg, 0, &r);
-        if (s) {
-            climp_bench_error(b, "infer", preset, s, is_oom(s));
-            free_model(&r);
-            continue;
-        }
-        int nb = b->opt.nbatch ? b->opt.nbatch : 1;
-        for (int i = 0; i < nb; i++) {
-            int B = b->opt.nbatch ? b->opt.batch[i] : default_batch(b, preset);
-            if ((s = make_inputs(&r, &cfg, B, image_size(b, preset), text_len(b)))) {
-                climp_bench_error(b, "infer", preset, s, 0);
-            } else {
-                infer_item(b, preset, &cfg, &r, RUN_IMAGES);
-                infer_item(b, preset, &cfg, &r, RUN_TEXTS);
-            }
-            free_inputs(&r);
-        }
-        free_model(&r);
-    }
-    return CLIMP_OK;
+    return for_each_run(b, "infer", 0, infer_item, RUN_IMAGES, RUN_TEXTS);
 }
 
 /* ------------------------------------------------------------------ scaling */
