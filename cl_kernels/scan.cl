@@ -31,13 +31,6 @@
  *   kernels per local size, like PoCL, compile them once).
  * No atomics: every sum runs in a fixed order, so results are bitwise reproducible.
  */
-/* Vector values passed to helper functions make clang warn that AVX-512 would change their ABI
- * (-Wpsabi): meaningless for kernels compiled whole, and PoCL prints the count on every cold
- * compile, so it is silenced here. */
-#ifdef __clang__
-#pragma clang diagnostic ignored "-Wpsabi"
-#endif
-
 #ifndef NMAX
 #define NMAX 256 /* capacity of the private state arrays: the state size N must be <= NMAX */
 #endif
@@ -51,104 +44,12 @@
 #define GPU 0 /* 1: build scan_bwd_wg (needs CB 1) instead of scan_bwd */
 #endif
 
-#define CAT_(a, b) a##b
-#define CAT(a, b) CAT_(a, b)
-#if CB == 1
-typedef float vec;
-typedef int ivec;
-typedef uint uvec;
-#define VLOAD(p) (*(p))
-#define VSTORE(v, p) (*(p) = (v))
-#define AS_VEC(x) as_float(x)
-#define AS_IVEC(x) as_int(x)
-#define AS_UVEC(x) as_uint(x)
-#else
-typedef CAT(float, CB) vec;
-typedef CAT(int, CB) ivec;
-typedef CAT(uint, CB) uvec;
-#define VLOAD(p) CAT(vload, CB)(0, p)
-#define VSTORE(v, p) CAT(vstore, CB)(v, 0, p)
-#define AS_VEC(x) CAT(as_float, CB)(x)
-#define AS_IVEC(x) CAT(as_int, CB)(x)
-#define AS_UVEC(x) CAT(as_uint, CB)(x)
-#endif
+#include "scan_math.clh"
 
-/* exp(x) for x <= 0 (every exp of the hot loops has a non-positive argument: delta A, -|v|):
- * Cody-Waite reduction and the Cephes polynomial, < 1 ulp on [-87.3, 0] (checked against double);
- * x < -87.34 -> 0 (no denormal results), NaN -> NaN. Several times faster than the vector exp of
- * some CPU drivers (PoCL 3.1). Plain expressions, no fast-math. Below -87.34 (and for -inf) the
- * intermediate values are garbage that the final select discards (unsigned integer steps: no
- * overflow), so x needs no clamp. */
-static vec exp_neg_v(vec x) {
-    const vec k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* rint */
-    vec r = x - k * 0.693145751953125f;
-    r = r - k * 1.428606765330187045e-06f;
-    vec p = (((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r +
-             4.1665795894e-2f) * r + 1.6666665459e-1f;
-    p = ((p * r + 5.0000001201e-1f) * r) * r + r + 1.0f;
-    const vec y = p * AS_VEC((AS_UVEC(k + 12582912.0f) - 0x4B400000u + 127u) << 23); /* p 2^k */
-    return x < -87.33654f ? 0.0f : y;
-}
-
-/* CB floats p[o + i*stride], lanes i >= nc read as 0. */
-static vec ldv_s(global const float *p, ulong o, ulong stride, int nc) {
-    float t[CB];
-    for (int i = 0; i < CB; i++) t[i] = i < nc ? p[o + i * stride] : 0.0f;
-    return VLOAD(t);
-}
-static vec ldv(global const float *p, ulong o, int nc) {
-    if (nc == CB) return VLOAD(p + o);
-    return ldv_s(p, o, 1, nc);
-}
-static void stv_s(global float *p, ulong o, ulong stride, vec v, int nc) {
-    float t[CB];
-    VSTORE(v, t);
-    for (int i = 0; i < CB; i++)
-        if (i < nc) p[o + i * stride] = t[i];
-}
-static void stv(global float *p, ulong o, vec v, int nc) {
-    if (nc == CB) VSTORE(v, p + o);
-    else stv_s(p, o, 1, v, nc);
-}
-#define H1(v) (v)
-#define H2(v) ((v).x + (v).y)
-#define H4(v) H2((v).lo + (v).hi)
-#define H8(v) H4((v).lo + (v).hi)
-#define H16(v) H8((v).lo + (v).hi)
-static float hsum(vec v) { return CAT(H, CB)(v); } /* lanes summed as a fixed tree */
 /* Av[n] = -exp(A_log[c, n]) for the nc channels from c0 (A_log at o = A_off + c0*N). */
 static void load_A(vec *Av, global const float *A_log, ulong o, int N, int nc) {
     for (int n = 0; n < N; n++) Av[n] = -exp(ldv_s(A_log, o + n, N, nc));
 }
-/* log1p(x) for x in [0, 1] (Cephes logf polynomial on 1 + f, f in [sqrt(1/2) - 1, sqrt(2) - 1],
- * f = x or (x - 1) / 2 with exponent 1; < 2 ulp). */
-static vec log1p01_v(vec x) {
-    const ivec hi = x > 0.41421356f;
-    const vec e = hi ? 1.0f : 0.0f, f = hi ? 0.5f * (x - 1.0f) : x, zz = f * f;
-    vec p = (((((((7.0376836292e-2f * f - 1.1514610310e-1f) * f + 1.1676998740e-1f) * f -
-                 1.2420140846e-1f) * f + 1.4249322787e-1f) * f - 1.6668057665e-1f) * f +
-              2.0000714765e-1f) * f - 2.4999993993e-1f) * f + 3.3333331174e-1f;
-    p = f * zz * p - 2.12194440e-4f * e - 0.5f * zz;
-    return (f + p) + 0.693359375f * e;
-}
-/* softplus(v) = v <= 20 ? log1p(exp(v)) : v, as max(v, 0) + log1p(e), e = exp(-|v|) (< 3 ulp);
- * *sig = its derivative as the backward uses it: sigmoid(v) = (v >= 0 ? 1 : e) / (1 + e) for
- * v <= 20, else 1. */
-static vec softplus_sig_v(vec v, vec *sig) {
-    const vec e = exp_neg_v(-fabs(v)), r = fmax(v, 0.0f) + log1p01_v(e);
-    *sig = v <= 20.0f ? (v >= 0.0f ? 1.0f : e) / (1.0f + e) : 1.0f;
-    return v <= 20.0f ? r : v;
-}
-static vec softplus_v(vec v) {
-    const vec r = fmax(v, 0.0f) + log1p01_v(exp_neg_v(-fabs(v)));
-    return v <= 20.0f ? r : v;
-}
-/* 1 / (1 + exp(-v)) from e = exp(-|v|) */
-static vec sigmoid_v(vec v) {
-    const vec e = exp_neg_v(-fabs(v));
-    return (v >= 0.0f ? 1.0f : e) / (1.0f + e);
-}
-
 #define TOK_ARGS                                                                              \
     const int B, const int L, const int Dc, const int N, const int G, const int nblk,         \
         const int chunk,                                                                      \

@@ -31,9 +31,11 @@ const char *rt_build_options(void) { return "-cl-std=CL1.2"; }
 const char *rt_source_text(const char *name, size_t *len, char **owned) {
     *owned = NULL;
     const char *dir = getenv("CLIMP_KERNEL_DIR");
+    const size_t nl = strlen(name);
+    const int header = nl > 4 && !strcmp(name + nl - 4, ".clh"); /* named with its suffix */
     if (dir && *dir) {
         char path[1024];
-        snprintf(path, sizeof(path), "%s/%s.cl", dir, name);
+        snprintf(path, sizeof(path), header ? "%s/%s" : "%s/%s.cl", dir, name);
         *owned = climp_read_file(path, 0, len);
         if (*owned) return *owned;
     }
@@ -43,6 +45,70 @@ const char *rt_source_text(const char *name, size_t *len, char **owned) {
             return climp_embedded_sources[i].text;
         }
     return NULL;
+}
+
+/* Kernel sources share code through headers: a line `#include "NAME.clh"` (at the start of the
+ * line) is replaced here by cl_kernels/NAME.clh, with #line directives so that build logs keep
+ * the including file's line numbers. OpenCL compilers see one self-contained text (the binary
+ * cache key, offline binaries and bundles all hash the expanded text). Headers may include
+ * headers, up to 4 levels. Appends to *out (capacity *cap); 0 on success. */
+static int expand_includes(const char *text, size_t len, int depth, char **out, size_t *n,
+                           size_t *cap) {
+    static const char tag[] = "#include \"";
+    size_t line = 1;
+    for (size_t i = 0; i < len;) {
+        const char *eol = memchr(text + i, '\n', len - i);
+        size_t end = eol ? (size_t)(eol - text) + 1 : len, ll = end - i;
+        const char *add = text + i;
+        size_t addn = ll;
+        char name[128];
+        if (ll > sizeof(tag) && !memcmp(text + i, tag, sizeof(tag) - 1)) {
+            const char *q = memchr(text + i + sizeof(tag) - 1, '"', ll - (sizeof(tag) - 1));
+            size_t nn = q ? (size_t)(q - (text + i + sizeof(tag) - 1)) : 0;
+            if (!q || nn == 0 || nn >= sizeof(name) || depth >= 4) {
+                climp_error_set("kernel source: bad or too deeply nested #include at line %zu",
+                                line);
+                return -1;
+            }
+            memcpy(name, text + i + sizeof(tag) - 1, nn);
+            name[nn] = 0;
+            size_t hl = 0;
+            char *owned = NULL;
+            const char *h = rt_source_text(name, &hl, &owned);
+            if (!h) {
+                climp_error_set("kernel source: no header '%s' (embedded or in $CLIMP_KERNEL_DIR)",
+                                name);
+                return -1;
+            }
+            char mark[160];
+            int m = snprintf(mark, sizeof mark, "#line 1 \"%s\"\n", name);
+            size_t need = *n + (size_t)m + 64;
+            if (need > *cap) {
+                char *t = realloc(*out, need * 2);
+                if (!t) { free(owned); return -1; }
+                *out = t, *cap = need * 2;
+            }
+            memcpy(*out + *n, mark, (size_t)m);
+            *n += (size_t)m;
+            int r = expand_includes(h, hl, depth + 1, out, n, cap);
+            free(owned);
+            if (r) return r;
+            /* then restore the including file's numbering */
+            addn = (size_t)snprintf(mark, sizeof mark, "\n#line %zu\n", line + 1);
+            add = mark;
+        }
+        if (*n + addn + 1 > *cap) {
+            char *t = realloc(*out, (*n + addn + 1) * 2);
+            if (!t) return -1;
+            *out = t, *cap = (*n + addn + 1) * 2;
+        }
+        memcpy(*out + *n, add, addn);
+        *n += addn;
+        (*out)[*n] = 0;
+        i = end;
+        line++;
+    }
+    return 0;
 }
 
 static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
@@ -86,7 +152,8 @@ static char *make_prologue(const char *defines) {
     return out;
 }
 
-/* The program text climp builds: prologue + source (malloc'd; NULL, error set, on failure). */
+/* The program text climp builds: prologue + source with its headers expanded (malloc'd; NULL,
+ * error set, on failure). */
 static char *full_text(const char *source, const char *defines, climp_status *st) {
     size_t len = 0;
     char *owned = NULL;
@@ -96,16 +163,16 @@ static char *full_text(const char *source, const char *defines, climp_status *st
         *st = CLIMP_ERR_NO_KERNEL_SOURCE;
         return NULL;
     }
-    char *pro = make_prologue(defines);
-    char *full = pro ? malloc(strlen(pro) + len + 1) : NULL;
-    if (full) {
-        strcpy(full, pro);
-        memcpy(full + strlen(pro), text, len);
-        full[strlen(pro) + len] = 0;
-    }
-    free(pro);
+    char *full = make_prologue(defines);
+    size_t n = full ? strlen(full) : 0, cap = n + 1;
+    *st = !full ? CLIMP_ERR_HOST_OOM
+                : expand_includes(text, len, 0, &full, &n, &cap) ? CLIMP_ERR_NO_KERNEL_SOURCE
+                                                                  : CLIMP_OK;
     free(owned);
-    *st = full ? CLIMP_OK : CLIMP_ERR_HOST_OOM;
+    if (*st) {
+        free(full);
+        return NULL;
+    }
     return full;
 }
 
@@ -448,6 +515,8 @@ climp_status climp_write_kernel_binaries(climp_ctx *ctx, const char *dir) {
     /* Every embedded source with its default tunables, plus every program built so far. */
     for (int i = 0; climp_embedded_sources[i].name; i++) {
         rt_program *p;
+        const char *nm = climp_embedded_sources[i].name;
+        if (strlen(nm) > 4 && !strcmp(nm + strlen(nm) - 4, ".clh")) continue; /* a header */
         CLIMP_TRY(get_program(ctx, climp_embedded_sources[i].name, "", &p));
     }
     char mpath[1100];

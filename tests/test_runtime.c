@@ -189,6 +189,45 @@ static char *run_child(const char *self, const char *env, const char *mode) {
     return buf;
 }
 
+static void write_text(const char *dir, const char *name, const char *text) {
+    char path[600];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f || fputs(text, f) < 0 || fclose(f)) abort();
+}
+
+/* `#include "NAME.clh"` in a kernel source is expanded by the host (headers can nest); a missing
+ * header is refused with its name, before anything is built. */
+static void test_include(const char *kdir) {
+    write_text(kdir, "inc_main.cl",
+               "/* line 1 */\n#include \"inc_outer.clh\"\nkernel void inc_kernel(global float *x,"
+               " const ulong x_off) { x[x_off] = INC_VALUE + inc_twice(1.5f) + __LINE__; }\n");
+    write_text(kdir, "inc_outer.clh", "#include \"inc_inner.clh\"\n#define INC_VALUE 2.0f\n");
+    write_text(kdir, "inc_inner.clh", "static float inc_twice(float v) { return 2.0f * v; }\n");
+    write_text(kdir, "inc_missing.cl", "#include \"no_such_header.clh\"\n");
+    setenv("CLIMP_KERNEL_DIR", kdir, 1);
+    climp_ctx *ctx = tu_open_ctx();
+    climp_kernel *k = NULL;
+    climp_buffer *b = NULL;
+    float got = 0;
+    CLIMP_CHECK(climp_buffer_create(ctx, "inc", 4, &b));
+    const climp_status s = climp_kernel_get(ctx, "inc_main", "", "inc_kernel", &k);
+    tu_check(s == CLIMP_OK, "a source with nested headers builds: %s", climp_error_detail());
+    size_t g = 1;
+    if (s == CLIMP_OK) {
+        CLIMP_CHECK(CLIMP_LAUNCH(ctx, k, 1, &g, NULL, climp_arg_view((climp_tview){b, 0, 1})));
+        CLIMP_CHECK(climp_buffer_read(ctx, b, 0, 4, &got));
+    }
+    /* 2 + 3 + the line of the kernel in inc_main.cl (3): numbering survives the expansion */
+    tu_check(got == 8.0f, "headers' code runs and __LINE__ is the including file's (%g)", got);
+    tu_check(climp_kernel_get(ctx, "inc_missing", "", "x", &k) == CLIMP_ERR_NO_KERNEL_SOURCE &&
+                 strstr(climp_error_detail(), "no_such_header.clh"),
+             "missing header named: %s", climp_error_detail());
+    climp_buffer_destroy(b);
+    climp_ctx_close(ctx);
+    unsetenv("CLIMP_KERNEL_DIR");
+}
+
 static void test_caches(const char *self) {
     char dir[] = "/tmp/climp-rt-XXXXXX";
     if (!mkdtemp(dir)) abort();
@@ -235,6 +274,7 @@ static void test_caches(const char *self) {
                  strstr(out5, "broken.cl") && strstr(out5, "undefined_thing") &&
                  strstr(out5, "driver"),
              "build failure prints kernel, device, driver and log: %s", out5);
+    test_include(kdir);
     char rm[600];
     snprintf(rm, sizeof(rm), "rm -rf '%s'", dir);
     if (system(rm)) fprintf(stderr, "cleanup failed\n");
