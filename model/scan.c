@@ -8,7 +8,12 @@
 #include <string.h>
 
 #define SCAN_SRC "scan"
+#define N1_SRC "scan_n1"
 #define FPGA_SRC "scan_fpga"
+#define N1_CB 8     /* scan_n1.cl: vector width, */
+#define N1_NV 4     /* vectors advanced together, */
+#define N1_NWMAX 32 /* vectors per work-item at most, */
+#define N1_PF 16   /* forward prefetch distance (tokens) */
 #define FPGA_BUF_FLOATS 16384 /* CHUNK * CH * N bound of the FPGA backward's chunk buffer */
 #define DEFAULT_CHUNK 64
 #define DEFAULT_CB 16
@@ -19,6 +24,7 @@
 /* Resolved tunables and the derived sizes of one call. */
 typedef struct plan {
     int B, L, Dc, N, G, cpg, K, chunk, cb, wg, gpu, seq;
+    int n1; /* the CPU_N1 variant (scan_n1.cl) */
     int nmax, chunkmax; /* compile-time capacities (program buckets) */
     int nblk_item; /* channel blocks per group as work-items (forward, phase A, CPU backward) */
     int nblk_part; /* dBm/dCm partials per group: CPU blocks or GPU work-groups */
@@ -40,7 +46,7 @@ static int chunk_bucket(int chunk) {
 }
 
 static climp_status check_tunables(const climp_scan_shape *s) {
-    if (s->chunk < 0 || s->chunk > 1024 || s->variant < 0 || s->variant > CLIMP_SCAN_FPGA ||
+    if (s->chunk < 0 || s->chunk > 1024 || s->variant < 0 || s->variant > CLIMP_SCAN_CPU_N1 ||
         (s->cb && s->cb != 1 && s->cb != 2 && s->cb != 4 && s->cb != 8 && s->cb != 16) ||
         (s->wg && (!is_pow2(s->wg) || s->wg > 256)) || s->split < 0 ||
         s->split > CLIMP_SCAN_SPLIT_SEQUENTIAL || s->slab < 0) {
@@ -49,6 +55,11 @@ static climp_status check_tunables(const climp_scan_shape *s) {
         return CLIMP_ERR_INVALID_ARG;
     }
     int chunk = s->chunk ? s->chunk : DEFAULT_CHUNK, cb = s->cb ? s->cb : heuristic_cb(chunk);
+    if (s->variant == CLIMP_SCAN_CPU_N1 && (s->N != 1 || chunk > 64)) {
+        climp_error_set("scan: the cpu-n1 variant needs N = 1 and chunk <= 64 (N %d, chunk %d)",
+                        s->N, chunk);
+        return CLIMP_ERR_INVALID_ARG;
+    }
     if (s->variant != CLIMP_SCAN_GPU && s->variant != CLIMP_SCAN_FPGA &&
         (long)chunk_bucket(chunk) * cb > MAX_PRIVATE_FLOATS) {
         climp_error_set("scan: chunk %d (capacity %d) x cb %d exceeds %d private floats", chunk,
@@ -56,6 +67,19 @@ static climp_status check_tunables(const climp_scan_shape *s) {
         return CLIMP_ERR_INVALID_ARG;
     }
     return CLIMP_OK;
+}
+
+/* The backward's slabs and dBm/dCm partial size for p's block count (see make_plan). */
+static void plan_slabs(plan *p, int slab) {
+    size_t cap = (size_t)1 << 22, tok = (size_t)p->B * p->L * p->Dc;
+    if (tok > cap)
+        cap = tok;
+    const size_t rows = slab > 0 ? (size_t)slab : cap / (2 * (size_t)p->G * p->nblk_part * p->N);
+    const size_t bchunk = (size_t)p->B * p->chunk;
+    p->kslab = rows < bchunk ? 1 : (rows / bchunk > (size_t)p->K ? p->K : (int)(rows / bchunk));
+    p->bslab = rows >= bchunk ? p->B : (rows / p->chunk < 1 ? 1 : (int)(rows / p->chunk));
+    p->Ls = p->kslab * p->chunk;
+    p->n_p = (size_t)p->bslab * p->Ls * p->G * p->nblk_part * p->N;
 }
 
 /* Sizes for a given variant (gpu 0/1). The backward runs in slabs of (batch elements, chunks)
@@ -81,15 +105,7 @@ static plan make_plan(const climp_scan_shape *s, int gpu) {
     p.n_sd = bk * p.Dc;
     p.n_q = bk * dn;
     p.n_pd = bk * p.Dc;
-    size_t cap = (size_t)1 << 22, tok = (size_t)p.B * p.L * p.Dc;
-    if (tok > cap)
-        cap = tok;
-    const size_t rows = s->slab > 0 ? (size_t)s->slab : cap / (2 * (size_t)p.G * p.nblk_part * p.N);
-    const size_t bchunk = (size_t)p.B * p.chunk;
-    p.kslab = rows < bchunk ? 1 : (rows / bchunk > (size_t)p.K ? p.K : (int)(rows / bchunk));
-    p.bslab = rows >= bchunk ? p.B : (rows / p.chunk < 1 ? 1 : (int)(rows / p.chunk));
-    p.Ls = p.kslab * p.chunk;
-    p.n_p = (size_t)p.bslab * p.Ls * p.G * p.nblk_part * p.N;
+    plan_slabs(&p, s->slab);
     return p;
 }
 
@@ -167,9 +183,11 @@ static climp_scan_shape resolve_auto(climp_ctx *ctx, const climp_scan_shape *s, 
     climp_scan_shape r = *s, h = *s;
     int v = s->variant;
     if (v == CLIMP_SCAN_AUTO) {
-        v = tune(ctx, "variant", N, info->is_cpu ? CLIMP_SCAN_CPU : CLIMP_SCAN_GPU);
-        if (v != CLIMP_SCAN_CPU && v != CLIMP_SCAN_GPU)
-            v = info->is_cpu ? CLIMP_SCAN_CPU : CLIMP_SCAN_GPU;
+        const int n1 = N == 1 && (s->chunk ? s->chunk : DEFAULT_CHUNK) <= 64;
+        const int dflt = !info->is_cpu ? CLIMP_SCAN_GPU : n1 ? CLIMP_SCAN_CPU_N1 : CLIMP_SCAN_CPU;
+        v = tune(ctx, "variant", N, dflt);
+        if (v != CLIMP_SCAN_CPU && v != CLIMP_SCAN_GPU && !(v == CLIMP_SCAN_CPU_N1 && n1))
+            v = dflt;
     }
     /* heuristic values first, then each tuned value on top where it is valid and fits */
     h.variant = r.variant = v;
@@ -188,12 +206,39 @@ static climp_scan_shape resolve_auto(climp_ctx *ctx, const climp_scan_shape *s, 
     return r;
 }
 
+/* Turns a CPU plan into the CPU_N1 one (scan_n1.cl) when it fits the caller's buffers: blocks of
+ * up to N1_NWMAX vectors, as few per group as still give 2 work-items per compute unit (whole
+ * groups where the batch allows), the sequential split. nw per block follows from nblk by the
+ * kernel's formula (BLOCK_SETUP). Returns 0 (p unchanged) when it does not fit. */
+static int n1_plan(const climp_device_info *info, const climp_scan_shape *s, plan *p) {
+    const int vpg = cdiv(p->cpg, N1_CB);
+    const long target = 4L * (info->compute_units ? info->compute_units : 1);
+    const long per = (long)p->B * p->G;
+    int nblk = (int)((target + per - 1) / per);
+    if (nblk > cdiv(vpg, N1_NV))
+        nblk = cdiv(vpg, N1_NV);
+    if (nblk < cdiv(vpg, N1_NWMAX))
+        nblk = cdiv(vpg, N1_NWMAX);
+    plan q = *p;
+    q.n1 = 1; /* q.cb stays: the reductions come from that scan.cl program */
+    q.nblk_item = q.nblk_part = nblk;
+    q.seq = 1;
+    plan_slabs(&q, s->slab);
+    if (q.n_st + q.n_sd > climp_scan_states_size(s) ||
+        q.n_q + 2 * q.n_pd + 2 * q.n_p > climp_scan_bwd_scratch_size(s))
+        return 0;
+    *p = q;
+    return 1;
+}
+
 /* The plan for this device: AUTO variant, tunables and split resolved. */
 static plan device_plan(climp_ctx *ctx, const climp_scan_shape *s) {
     const climp_device_info *info = climp_ctx_info(ctx);
     int gpu = 0;
     const climp_scan_shape r = resolve_auto(ctx, s, &gpu);
     plan p = make_plan(&r, gpu);
+    if (r.variant == CLIMP_SCAN_CPU_N1 && n1_plan(info, s, &p))
+        return p;
     long items = (long)p.B * p.G * p.nblk_item;
     long target = (long)(info->compute_units ? info->compute_units : 1) * (info->is_cpu ? 4 : 256);
     int split = s->split;
@@ -236,8 +281,8 @@ climp_scan_shape climp_scan_resolve(climp_ctx *ctx, const climp_scan_shape *s) {
     }
     plan p = device_plan(ctx, s);
     r.chunk = p.chunk;
-    r.variant = p.gpu ? CLIMP_SCAN_GPU : CLIMP_SCAN_CPU;
-    r.cb = p.cb;
+    r.variant = p.gpu ? CLIMP_SCAN_GPU : p.n1 ? CLIMP_SCAN_CPU_N1 : CLIMP_SCAN_CPU;
+    r.cb = p.n1 ? N1_CB : p.cb;
     r.wg = p.wg;
     r.split = p.seq ? CLIMP_SCAN_SPLIT_SEQUENTIAL : CLIMP_SCAN_SPLIT_CHUNKS;
     r.slab = p.Ls * p.bslab;
@@ -293,8 +338,16 @@ static climp_status check_inputs(climp_ctx *ctx, const climp_scan_shape *s, clim
     return CLIMP_OK;
 }
 
+/* Kernel `name` of scan.cl for plan p; for a CPU_N1 plan, scan_fwd / scan_bwd come from
+ * scan_n1.cl (scan_fwd_n1 / scan_bwd_n1) and the reductions from scan.cl's CPU program. */
 static climp_status get_kernel(climp_ctx *ctx, const plan *p, const char *name, climp_kernel **k) {
-    char defs[96];
+    char defs[96], n1name[32];
+    if (p->n1 && (!strcmp(name, "scan_fwd") || !strcmp(name, "scan_bwd"))) {
+        snprintf(defs, sizeof defs, "CB=%d NV=%d NWMAX=%d CHUNKMAX=64 PF=%d", N1_CB, N1_NV,
+                 N1_NWMAX, N1_PF);
+        snprintf(n1name, sizeof n1name, "%s_n1", name);
+        return climp_kernel_get(ctx, N1_SRC, defs, n1name, k);
+    }
     snprintf(defs, sizeof defs, "NMAX=%d CB=%d CHUNKMAX=%d GPU=%d", p->nmax, p->cb, p->chunkmax,
              p->gpu);
     return climp_kernel_get(ctx, SCAN_SRC, defs, name, k);

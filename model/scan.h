@@ -37,10 +37,21 @@ extern "C" {
  * chunk), work-groups of consecutive channels, dB/dC reduced across the work-group in local
  * memory. FPGA (cl_kernels/scan_fpga.cl): one single work-item kernel per direction, time the
  * pipelined loop, blocks of cb channels x N states as unrolled lanes, built per (N, cb, chunk);
- * it needs no backward scratch and supports chunk * N <= 16384. AUTO picks FPGA when
- * climp_ctx_variant(ctx) is "fpga", else CPU on CPU devices and GPU elsewhere. Outputs must not
- * overlap inputs (the FPGA kernels declare their pointers restrict). */
-enum { CLIMP_SCAN_AUTO = 0, CLIMP_SCAN_CPU = 1, CLIMP_SCAN_GPU = 2, CLIMP_SCAN_FPGA = 3 };
+ * it needs no backward scratch and supports chunk * N <= 16384. CPU_N1 (cl_kernels/scan_n1.cl):
+ * the CPU variant specialised for N = 1 (VMamba), only for N = 1 and chunk <= 64 (else
+ * CLIMP_ERR_INVALID_ARG): a work-item owns up to 32 vectors of 8 consecutive channels (a whole
+ * group where that leaves enough work-items), advances 4 of them through the math together and
+ * prefetches the rows it reads next; always the sequential split, cb / wg / split ignored. AUTO
+ * picks FPGA when climp_ctx_variant(ctx) is "fpga", else on CPU devices CPU_N1 where it applies
+ * and CPU otherwise, and GPU elsewhere. Outputs must not overlap inputs (the FPGA kernels
+ * declare their pointers restrict). */
+enum {
+    CLIMP_SCAN_AUTO = 0,
+    CLIMP_SCAN_CPU = 1,
+    CLIMP_SCAN_GPU = 2,
+    CLIMP_SCAN_FPGA = 3,
+    CLIMP_SCAN_CPU_N1 = 4
+};
 /* Chunk mapping. CHUNKS: every chunk is its own work-item (three passes: local scans, carry
  * propagation over chunk ends, fix-up scans), for few long sequences. SEQUENTIAL: one work-item
  * walks all chunks of its channels (one pass), when (b, channel block) items alone fill the
@@ -71,7 +82,8 @@ typedef struct climp_scan_shape {
 /* Tuning table (runtime/climp_runtime.h, climp_tune_int; written by `climp tune`). For each field
  * of climp_scan_shape that is 0 (variant: AUTO, split: AUTO) the launcher looks up, with <n> the
  * state size N (e.g. "scan.cb@N16", "scan.chunk@N1"; the key without "@N<n>" is the fallback):
- *   scan.variant@N<n>  CLIMP_SCAN_CPU (1) or CLIMP_SCAN_GPU (2); heuristic: CPU on CPU devices
+ *   scan.variant@N<n>  CLIMP_SCAN_CPU (1), CLIMP_SCAN_GPU (2) or CLIMP_SCAN_CPU_N1 (4, N = 1);
+ *                      heuristic: CPU_N1 (N = 1) or CPU on CPU devices
  *   scan.chunk@N<n>    tokens per chunk; heuristic 64
  *   scan.cb@N<n>       CPU variant channels per work-item (1, 2, 4, 8, 16); heuristic above
  *   scan.wg@N<n>       GPU variant work-group size; heuristic 64

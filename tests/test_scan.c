@@ -124,9 +124,16 @@ static void invalid_check(climp_ctx *ctx) {
                  {"B/C strides overlap", ok, CLIMP_ERR_SHAPE},
                  {"chunk 2000", ok, CLIMP_ERR_INVALID_ARG},
                  {"cb 3", ok, CLIMP_ERR_INVALID_ARG},
-                 {"ld_z < Dc with z", ok, CLIMP_ERR_SHAPE}};
+                 {"ld_z < Dc with z", ok, CLIMP_ERR_SHAPE},
+                 {"cpu-n1 variant with N=3", ok, CLIMP_ERR_INVALID_ARG},
+                 {"cpu-n1 variant with chunk 128", ok, CLIMP_ERR_INVALID_ARG},
+                 {"variant 5", ok, CLIMP_ERR_INVALID_ARG}};
     cases[0].s.B = 0, cases[1].s.G = 4, cases[2].s.N = 257, cases[3].s.ld_u = 5;
     cases[4].s.bc_stride_g = 2, cases[5].s.chunk = 2000, cases[6].s.cb = 3, cases[7].s.ld_z = 5;
+    cases[8].s.variant = CLIMP_SCAN_CPU_N1;
+    cases[9].s.variant = CLIMP_SCAN_CPU_N1, cases[9].s.N = 1, cases[9].s.chunk = 128;
+    cases[9].s.bc_stride_b = 18, cases[9].s.bc_stride_l = 2, cases[9].s.bc_stride_g = 1;
+    cases[10].s.variant = 5;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const climp_scan_shape *s = &cases[i].s;
         climp_status e = climp_scan_forward(ctx, s, v, v, v, v, v, v, v, v, v, v);
@@ -228,6 +235,20 @@ int main(void) {
     }
 
     device_check(ctx, &vm, autocf, 1, ch0, 1);
+    /* The N = 1 variant (scan_n1.cl): groups whose channels end inside a vector (37 per group),
+     * several blocks per group with a partial last one (300 per group, one sequence), the gate,
+     * padded strides, chunks that are not a multiple of its token blocks, one-token chunks,
+     * and slabs (the carry handed between backward launches through the scratch). */
+    const spec n1a = {"n1-g4-z", 2, 70, 4 * 37, 1, 4, 1, 6, 3, 0};
+    const spec n1b = {"n1-wide", 1, 150, 2 * 300, 1, 2, 0, 4, 0, 0};
+    const config n1cf[] = {{CLIMP_SCAN_CPU_N1, 0, 0, 0, 0}, {CLIMP_SCAN_CPU_N1, 0, 0, 0, 32}};
+    const int ch3[] = {1, 37, 64};
+    device_check(ctx, &n1a, n1cf, 2, ch3, 3);
+    device_check(ctx, &n1b, n1cf, 2, ch3, 3);
+    for (int i = 0; i < SCAN_NAWKWARD; i++)
+        if (scan_awkward[i].N == 1)
+            device_check(ctx, &scan_awkward[i], n1cf, 2, ch2, 2);
+    determinism_check(ctx, &n1a, &n1cf[1]);
     const spec n20 = {"n20-g2", 2, 40, 8, 20, 2, 1, 2, 0, 0}; /* dB/dC sums: 16 lanes + 4 */
     device_check(ctx, &n20, autocf, 1, ch2, 2);
     determinism_check(ctx, &m130, &autocf[0]);

@@ -257,7 +257,10 @@ static const char *split_name(int s) {
     return s == CLIMP_SCAN_SPLIT_CHUNKS ? "chunks" : "seq";
 }
 static const char *variant_name(int v) {
-    return v == CLIMP_SCAN_GPU ? "gpu" : v == CLIMP_SCAN_FPGA ? "fpga" : "cpu";
+    return v == CLIMP_SCAN_GPU    ? "gpu"
+           : v == CLIMP_SCAN_FPGA   ? "fpga"
+           : v == CLIMP_SCAN_CPU_N1 ? "cpu-n1"
+                                    : "cpu";
 }
 
 static void device_check(climp_ctx *ctx, const spec *sp, const config *cf, int ncf,

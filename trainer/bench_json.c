@@ -212,7 +212,10 @@ static cJSON *tuning_json(climp_ctx *ctx) {
         climp_scan_shape r = climp_scan_resolve(ctx, shapes[i]);
         cJSON *s = cJSON_CreateObject();
         cJSON_AddNumberToObject(s, "chunk", r.chunk);
-        climp_json_str(s, "variant", r.variant == CLIMP_SCAN_CPU ? "cpu" : "gpu");
+        climp_json_str(s, "variant", r.variant == CLIMP_SCAN_CPU      ? "cpu"
+                                     : r.variant == CLIMP_SCAN_CPU_N1 ? "cpu-n1"
+                                     : r.variant == CLIMP_SCAN_FPGA   ? "fpga"
+                                                                      : "gpu");
         cJSON_AddNumberToObject(s, "cb", r.cb);
         cJSON_AddNumberToObject(s, "wg", r.wg);
         climp_json_str(s, "split", r.split == CLIMP_SCAN_SPLIT_CHUNKS ? "chunks" : "sequential");

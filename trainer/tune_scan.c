@@ -127,6 +127,7 @@ typedef struct scan_class {
 static void scan_norm(int *cfg) {
     if (cfg[0] == CLIMP_SCAN_GPU) cfg[2] = 0;     /* cb is the CPU variant's */
     else if (cfg[0] == CLIMP_SCAN_CPU) cfg[3] = 0; /* wg the GPU variant's */
+    else if (cfg[0] == CLIMP_SCAN_CPU_N1) cfg[2] = cfg[3] = cfg[4] = 0; /* fixed by the variant */
 }
 
 static double scan_eval(void *user, const int *cfg, char *why, size_t nwhy) {
@@ -185,10 +186,9 @@ void tune_scan(tuner *t) {
     };
     const scan_case *cs = t->quick ? quick : full;
     const int n = t->quick ? 2 : 3;
-    const climp_device_info *info = climp_ctx_info(t->ctx);
     static const space sp = {5, {"variant", "chunk", "cb", "wg", "split"},
-                             {{1, 2}, {16, 32, 64, 128, 256}, {1, 2, 4, 8, 16}, {16, 32, 64, 128, 256},
-                              {1, 2}}, {2, 5, 5, 5, 2}};
+                             {{1, 2, 4}, {16, 32, 64, 128, 256}, {1, 2, 4, 8, 16},
+                              {16, 32, 64, 128, 256}, {1, 2}}, {3, 5, 5, 5, 2}};
     static const space spq = {5, {"variant", "chunk", "cb", "wg", "split"},
                               {{1}, {32, 64}, {4, 8, 16}, {64}, {1, 2}}, {1, 2, 3, 1, 2}};
     int done[8] = {0};
@@ -214,8 +214,7 @@ void tune_scan(tuner *t) {
         int best[MAXDIM];
         /* start from what the launcher resolves for the first shape */
         climp_scan_shape r = climp_scan_resolve(t->ctx, &jobs[0].s);
-        int start[MAXDIM] = {info->is_cpu ? CLIMP_SCAN_CPU : CLIMP_SCAN_GPU, r.chunk, r.cb, r.wg,
-                             r.split};
+        int start[MAXDIM] = {r.variant, r.chunk, r.cb, r.wg, r.split};
         scan_norm(start);
         double tb = s ? INFINITY : tune_descend(t, &se, what, start, best);
         double t_def = -1;

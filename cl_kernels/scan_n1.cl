@@ -1,0 +1,338 @@
+/* scan_n1.cl: the selective scan at state size N = 1 (VMamba's d_state 1) on CPU devices, forward
+ * and backward: the CLIMP_SCAN_CPU_N1 variant of model/scan.h. Same math, arguments, states and
+ * scratch layouts as scan_fwd / scan_bwd of cl_kernels/scan.cl (read its header); the partial
+ * sums it writes are reduced by scan.cl's scan_bwd_reduce_bc and scan_bwd_reduce_params. C
+ * reference: climp_scan_forward_ref / climp_scan_backward_ref (model/scan_ref.c).
+ *
+ * Why a variant: at N = 1 a scan step does ~45 vector operations of transcendental math
+ * (softplus, exp(delta A)) per vector of channels and one multiply-add of recurrence, so on a CPU
+ * the kernel is compute-bound and latency-bound (the exp -> log1p -> exp chain is ~30 operations
+ * deep), and its reads are rows of a (B, L, Dc) tensor. What this variant changes:
+ *   - memory pattern: a work-item owns nw vectors (up to a whole group of channels: 768 B of a
+ *     VMamba-T token row) instead of one, so it streams long row segments rather than 64 B
+ *     columns 3 KB apart (each a new page for the hardware prefetcher), and it prefetches the
+ *     rows it reads, and those it writes, ahead (__builtin_prefetch where the compiler has it;
+ *     PoCL's prefetch() builtin is empty);
+ *   - instruction-level parallelism: the math runs NV vectors at a time written out statement
+ *     by statement (SCAN_MATH in scan_math.clh), and in passes over blocks of tokens whose
+ *     results go to private arrays (L1): forward softplus; then exp(delta A) and delta u Bm; then
+ *     the recurrence. A pass's iterations are independent and its chain short, so the
+ *     out-of-order window holds several of them.
+ *
+ * Work-item mapping: dim0 = g*nblk + j (block j of group g), dim2 = b (b - b0 in a backward
+ * slab), local size (1, 1, 1). Group g's cpg = Dc/G channels form vpg = ceil(cpg/CB) vectors;
+ * block j owns vectors [j*nw, (j+1)*nw) with nw = NV * ceil(ceil(vpg/nblk) / NV) (the host picks
+ * nblk so that nw <= NWMAX); lanes past the group's end load as 0 and are not stored, and a block
+ * whose vectors are all whole runs a copy of the body without masks. Every work-item walks all
+ * chunks of its range (the sequential split); the backward's chunk states come from the forward
+ * (st), and each chunk is recomputed NV vectors at a time.
+ * No atomics: every sum runs in a fixed order, so results are bitwise reproducible. */
+#ifndef CB
+#define CB 8 /* vector width */
+#endif
+#ifndef NV
+#define NV 4 /* vectors advanced together (1..8) */
+#endif
+#ifndef NWMAX
+#define NWMAX 32 /* capacity: vectors per work-item */
+#endif
+#ifndef CHUNKMAX
+#define CHUNKMAX 64 /* capacity for the chunk length: backward keeps 4 x CHUNKMAX x NV vectors */
+#endif
+#ifndef PF
+#define PF 16 /* forward prefetch distance in tokens (0: no prefetching) */
+#endif
+#ifndef PFW
+#define PFW 1 /* also prefetch the rows to be written (no read-for-ownership stall at the store) */
+#endif
+#ifndef TB
+#define TB 8 /* forward: tokens per block of the passes */
+#endif
+
+#include "scan_math.clh"
+
+SCAN_MATH(nv, NV)
+
+#if PF > 0 && defined(__has_builtin)
+#if __has_builtin(__builtin_prefetch)
+#define PREFETCH(p) __builtin_prefetch((p), 0, 2) /* read, into the outer caches */
+#define PREFETCHW(p) __builtin_prefetch((p), 1, 2) /* to be written */
+#endif
+#endif
+#ifndef PREFETCH
+#define PREFETCH(p) ((void)(p))
+#define PREFETCHW(p) ((void)(p))
+#endif
+
+/* Lanes of vector v (of the work-item's range starting at c0) inside the group ending at cend. */
+static int lanes(int c0, int v, int cend) {
+    return clamp(cend - (c0 + v * CB), 0, CB);
+}
+/* Vector v's load / store: a whole vector when the block is full (full is a constant in each
+ * specialised copy of a kernel body, so the masked path is compiled only where it can run). */
+#define LD(p, o, v) (full ? VLOAD((p) + (o)) : ldv((p), (o), lanes(c0, (v), cend)))
+#define ST(p, o, v, x)                                                                         \
+    do {                                                                                       \
+        if (full) VSTORE((x), (p) + (o));                                                      \
+        else stv((p), (o), (x), lanes(c0, (v), cend));                                         \
+    } while (0)
+/* Prefetch the lines of `count` floats at p + o (one per 16 floats), to read or to write. */
+static void prefetch_row(global const float *p, ulong o, int count) {
+    for (int i = 0; i < count; i += 16) PREFETCH(p + o + i);
+}
+static void prefetchw_row(global float *p, ulong o, int count) {
+#if PFW
+    for (int i = 0; i < count; i += 16) PREFETCHW(p + o + i);
+#endif
+}
+
+/* The block geometry shared by both kernels (model/scan.c computes nw the same way). */
+#define BLOCK_SETUP                                                                           \
+    const int gb = get_global_id(0), cpg = Dc / G;                                            \
+    const int g = gb / nblk, j = gb % nblk, vpg = (cpg + CB - 1) / CB;                       \
+    const int nw = (((vpg + nblk - 1) / nblk + NV - 1) / NV) * NV;                            \
+    const int c0 = g * cpg + j * nw * CB, cend = (g + 1) * cpg;                               \
+    const int nv = min(nw, (cend - c0 + CB - 1) / CB); /* vectors with lanes */               \
+    const int K = (L + chunk - 1) / chunk;                                                    \
+    vec Av[NWMAX], Dv[NWMAX], bv[NWMAX];                                                      \
+    for (int v = 0; v < nv; v++) {                                                            \
+        const int nc = lanes(c0, v, cend);                                                    \
+        Av[v] = -exp(ldv(A_log, A_off + c0 + v * CB, nc));                                    \
+        Dv[v] = ldv(D, D_off + c0 + v * CB, nc);                                              \
+        bv[v] = ldv(bias, bias_off + c0 + v * CB, nc);                                        \
+    }                                                                                         \
+    for (int v = nv; v < (nv + NV - 1) / NV * NV; v++) Av[v] = Dv[v] = bv[v] = 0.0f
+
+#define FWD_ARGS                                                                              \
+    const int B, const int L, const int Dc, const int N, const int G, const int nblk,         \
+        const int chunk, global const float *u, const ulong u_off, const int ld_u,            \
+        global const float *dt, const ulong dt_off, const int ld_dt,                          \
+        global const float *A_log, const ulong A_off, global const float *Bm,                 \
+        const ulong B_off, global const float *Cm, const ulong C_off, const ulong sb,         \
+        const ulong sl, const ulong sg, global const float *D, const ulong D_off,             \
+        global const float *bias, const ulong bias_off, const int has_z,                      \
+        global const float *z, const ulong z_off, const int ld_z, global float *out,          \
+        const ulong out_off, const int ld_out, global float *st, const ulong st_off
+#define FWD_NAMES                                                                             \
+    B, L, Dc, N, G, nblk, chunk, u, u_off, ld_u, dt, dt_off, ld_dt, A_log, A_off, Bm, B_off,  \
+        Cm, C_off, sb, sl, sg, D, D_off, bias, bias_off, has_z, z, z_off, ld_z, out, out_off,  \
+        ld_out, st, st_off
+
+/* Forward: arguments of scan.cl's scan_fwd (N must be 1, mode 1: sequential). Writes out and
+ * the state entering each chunk k > 0 to st slot k; the delta sums sd are not needed by this
+ * variant's backward and are left unwritten. */
+__attribute__((always_inline)) static void fwd_body(FWD_ARGS, const int full) {
+    const int b = get_global_id(2);
+    BLOCK_SETUP;
+    vec s[NWMAX], DLb[TB * NWMAX], AAb[TB * NWMAX], BUb[TB * NWMAX];
+    for (int v = 0; v < NWMAX; v++) s[v] = 0.0f;
+    for (int t0 = 0; t0 < L; t0 += TB) {
+        const int nt = min(TB, L - t0);
+        for (int i = 0; i < nt; i++) { /* pass 1: delta = softplus(dt + bias) */
+            const ulong tk = (ulong)b * L + t0 + i;
+            if (t0 + i + PF < L) { /* the rows PF tokens ahead */
+                prefetch_row(u, u_off + (tk + PF) * ld_u + c0, nv * CB);
+                prefetch_row(dt, dt_off + (tk + PF) * ld_dt + c0, nv * CB);
+                if (has_z) prefetch_row(z, z_off + (tk + PF) * ld_z + c0, nv * CB);
+                prefetchw_row(out, out_off + (tk + PF) * ld_out + c0, nv * CB);
+            }
+            for (int v0 = 0; v0 < nv; v0 += NV) {
+                vec x[NV], dl[NV];
+                REP(NV, x[q] = LD(dt, dt_off + tk * ld_dt + c0 + (v0 + q) * CB, v0 + q) + bv[v0 + q]);
+                softplus_nv(dl, x);
+                REP(NV, DLb[i * NWMAX + v0 + q] = dl[q]);
+            }
+        }
+        for (int i = 0; i < nt; i++) { /* pass 2: exp(delta A) and delta u Bm */
+            const ulong tk = (ulong)b * L + t0 + i;
+            const float Bt = Bm[B_off + b * sb + (ulong)(t0 + i) * sl + g * sg];
+            for (int v0 = 0; v0 < nv; v0 += NV) {
+                vec x[NV], a[NV];
+                REP(NV, x[q] = DLb[i * NWMAX + v0 + q] * Av[v0 + q]);
+                exp_neg_nv(a, x);
+                REP(NV, {
+                    AAb[i * NWMAX + v0 + q] = a[q];
+                    BUb[i * NWMAX + v0 + q] = DLb[i * NWMAX + v0 + q] *
+                                              LD(u, u_off + tk * ld_u + c0 + (v0 + q) * CB, v0 + q) * Bt;
+                });
+            }
+        }
+        for (int i = 0; i < nt; i++) { /* pass 3: the recurrence and the output */
+            const int t = t0 + i;
+            const ulong tk = (ulong)b * L + t;
+            const float Ct = Cm[C_off + b * sb + (ulong)t * sl + g * sg];
+            if (t % chunk == 0 && t > 0) /* the state entering chunk t / chunk */
+                for (int v = 0; v < nv; v++)
+                    ST(st, st_off + ((ulong)b * K + t / chunk) * Dc + c0 + v * CB, v, s[v]);
+            for (int v = 0; v < nv; v++) {
+                s[v] = AAb[i * NWMAX + v] * s[v] + BUb[i * NWMAX + v];
+                vec y = Ct * s[v] + Dv[v] * LD(u, u_off + tk * ld_u + c0 + v * CB, v);
+                if (has_z) {
+                    const vec zv = LD(z, z_off + tk * ld_z + c0 + v * CB, v);
+                    y *= zv * sigmoid_v(zv);
+                }
+                ST(out, out_off + tk * ld_out + c0 + v * CB, v, y);
+            }
+        }
+    }
+}
+
+kernel void scan_fwd_n1(FWD_ARGS, global float *sd, const ulong sd_off, const int mode) {
+    const int gb = get_global_id(0), cpg = Dc / G, vpg = (cpg + CB - 1) / CB;
+    if (gb >= G * nblk || (int)get_global_id(2) >= B) return;
+    const int nw = (((vpg + nblk - 1) / nblk + NV - 1) / NV) * NV;
+    if ((gb % nblk + 1) * nw * CB <= cpg) fwd_body(FWD_NAMES, 1); /* every vector whole */
+    else fwd_body(FWD_NAMES, 0);
+}
+
+/* Backward: arguments of scan.cl's scan_bwd (N must be 1, seq 1): the chunks of [k0, k0+kc) in
+ * reverse, the carry kept in registers and handed between slabs through q like scan_bwd. Per
+ * chunk and NV vectors, three forward passes recompute into private arrays exp(-|v|), then
+ * delta and its derivative sigmoid(v), then exp(delta A) and the states (from st); a reverse pass
+ * forms the adjoint and every gradient. The dBm / dCm contributions of all the block's vectors
+ * are summed per token before one lane sum. While chunk k is computed, the rows of chunk k-1
+ * (the next one) are prefetched, those to be written included. */
+#define BWD_ARGS                                                                              \
+    const int B, const int L, const int Dc, const int N, const int G, const int nblk,         \
+        const int chunk, global const float *u, const ulong u_off, const int ld_u,            \
+        global const float *dt, const ulong dt_off, const int ld_dt,                          \
+        global const float *A_log, const ulong A_off, global const float *Bm,                 \
+        const ulong B_off, global const float *Cm, const ulong C_off, const ulong sb,         \
+        const ulong sl, const ulong sg, global const float *D, const ulong D_off,             \
+        global const float *bias, const ulong bias_off, const int has_z,                      \
+        global const float *z, const ulong z_off, const int ld_z, global const float *dout,   \
+        const ulong dout_off, const int ld_dout, global const float *st, const ulong st_off,  \
+        global float *q_, const ulong q_off, global float *pdd, const ulong pdd_off,          \
+        global float *pdb, const ulong pdb_off, global float *pB, const ulong pB_off,         \
+        global float *pC, const ulong pC_off, const int Ls, global float *du,                 \
+        const ulong du_off, const int ld_du, global float *ddt, const ulong ddt_off,          \
+        const int ld_ddt, global float *dz, const ulong dz_off, const int ld_dz, const int k0, \
+        const int kc
+#define BWD_NAMES                                                                             \
+    B, L, Dc, N, G, nblk, chunk, u, u_off, ld_u, dt, dt_off, ld_dt, A_log, A_off, Bm, B_off,  \
+        Cm, C_off, sb, sl, sg, D, D_off, bias, bias_off, has_z, z, z_off, ld_z, dout,         \
+        dout_off, ld_dout, st, st_off, q_, q_off, pdd, pdd_off, pdb, pdb_off, pB, pB_off, pC, \
+        pC_off, Ls, du, du_off, ld_du, ddt, ddt_off, ld_ddt, dz, dz_off, ld_dz, k0, kc
+
+__attribute__((always_inline)) static void bwd_body(BWD_ARGS, const int b0, const int full) {
+    const int b = b0 + get_global_id(2);
+    BLOCK_SETUP;
+    vec gc[NWMAX]; /* adjoint carry entering each chunk from the right */
+    vec DL[CHUNKMAX * NV], SG[CHUNKMAX * NV], AA[CHUNKMAX * NV], S[CHUNKMAX * NV];
+    vec VB[CHUNKMAX], VC[CHUNKMAX];
+    const int ke = k0 + kc;
+    const ulong slab0 = (ulong)k0 * chunk;
+    for (int v = 0; v < NWMAX; v++)
+        gc[v] = v < nv && ke < K ? ldv(q_, q_off + ((ulong)b * K + ke - 1) * Dc + c0 + v * CB,
+                                      lanes(c0, v, cend))
+                                 : 0.0f;
+    for (int k = ke - 1; k >= k0; k--) {
+        const int t0 = k * chunk, nn = min(L, t0 + chunk) - t0;
+        for (int i = 0; i < nn; i++) VB[i] = VC[i] = 0.0f;
+        for (int v0 = 0; v0 < nv; v0 += NV) {
+            vec s[NV], s0[NV], gg[NV], dAp[NV], dDp[NV], dbp[NV];
+            REP(NV, {
+                s0[q] = s[q] = k > 0 ? ldv(st, st_off + ((ulong)b * K + k) * Dc + c0 + (v0 + q) * CB,
+                                           lanes(c0, v0 + q, cend))
+                                     : 0.0f;
+                gg[q] = gc[v0 + q];
+                dAp[q] = dDp[q] = dbp[q] = 0.0f;
+            });
+            for (int i = 0; i < nn; i++) { /* forward through the chunk: e = exp(-|v|) */
+                const ulong tk = (ulong)b * L + t0 + i, c = c0 + v0 * CB;
+                if (k > 0) { /* the same rows of the next chunk (t0 - chunk + i) */
+                    const ulong back = (ulong)chunk;
+                    prefetch_row(u, u_off + (tk - back) * ld_u + c, NV * CB);
+                    prefetch_row(dt, dt_off + (tk - back) * ld_dt + c, NV * CB);
+                    prefetch_row(dout, dout_off + (tk - back) * ld_dout + c, NV * CB);
+                    if (has_z) prefetch_row(z, z_off + (tk - back) * ld_z + c, NV * CB);
+                    prefetchw_row(du, du_off + (tk - back) * ld_du + c, NV * CB);
+                    prefetchw_row(ddt, ddt_off + (tk - back) * ld_ddt + c, NV * CB);
+                }
+                vec x[NV], e[NV];
+                REP(NV, x[q] = AS_VEC(AS_UVEC(LD(dt, dt_off + tk * ld_dt + c + q * CB, v0 + q) +
+                                               bv[v0 + q]) | 0x80000000u));
+                exp_neg_nv(e, x);
+                REP(NV, SG[i * NV + q] = e[q]);
+            }
+            for (int i = 0; i < nn; i++) { /* delta = max(v, 0) + log1p(e), its derivative */
+                const ulong tk = (ulong)b * L + t0 + i, c = c0 + v0 * CB;
+                vec x[NV], e[NV], l[NV];
+                REP(NV, e[q] = SG[i * NV + q]);
+                log1p01_nv(l, e);
+                REP(NV, {
+                    x[q] = LD(dt, dt_off + tk * ld_dt + c + q * CB, v0 + q) + bv[v0 + q];
+                    DL[i * NV + q] = (x[q] > 0.0f ? x[q] : 0.0f) + l[q];
+                    SG[i * NV + q] = (x[q] >= 0.0f ? 1.0f : e[q]) / (1.0f + e[q]);
+                });
+            }
+            for (int i = 0; i < nn; i++) { /* exp(delta A) and the states */
+                const ulong tk = (ulong)b * L + t0 + i, c = c0 + v0 * CB;
+                const float Bt = Bm[B_off + b * sb + (ulong)(t0 + i) * sl + g * sg];
+                vec x[NV], a[NV];
+                REP(NV, x[q] = DL[i * NV + q] * Av[v0 + q]);
+                exp_neg_nv(a, x);
+                REP(NV, {
+                    s[q] = a[q] * s[q] + DL[i * NV + q] * LD(u, u_off + tk * ld_u + c + q * CB, v0 + q) * Bt;
+                    AA[i * NV + q] = a[q];
+                    S[i * NV + q] = s[q];
+                });
+            }
+            for (int i = nn - 1; i >= 0; i--) { /* the adjoint, backwards */
+                const ulong tk = (ulong)b * L + t0 + i, c = c0 + v0 * CB;
+                const ulong bc = b * sb + (ulong)(t0 + i) * sl + g * sg;
+                const float Bt = Bm[B_off + bc], Ct = Cm[C_off + bc];
+                vec vb = 0.0f, vc = 0.0f;
+                REP(NV, {
+                    const int iq = i * NV + q;
+                    const vec uv = LD(u, u_off + tk * ld_u + c + q * CB, v0 + q);
+                    const vec dov = LD(dout, dout_off + tk * ld_dout + c + q * CB, v0 + q);
+                    vec dy = dov;
+                    if (has_z) { /* dz = dout y sig(z) (1 + z (1 - sig(z))) */
+                        const vec zv = LD(z, z_off + tk * ld_z + c + q * CB, v0 + q), sz = sigmoid_v(zv);
+                        dy *= zv * sz;
+                        ST(dz, dz_off + tk * ld_dz + c + q * CB, v0 + q,
+                           dov * sz * (1.0f + zv * (1.0f - sz)) * (Ct * S[iq] + Dv[v0 + q] * uv));
+                    }
+                    const vec sp = i > 0 ? S[iq - NV] : s0[q];
+                    const vec ds = gg[q] + dy * Ct, w = ds * (AA[iq] * sp), P = ds * Bt;
+                    const vec ddr = (uv * P + Av[v0 + q] * w) * SG[iq];
+                    ST(du, du_off + tk * ld_du + c + q * CB, v0 + q, Dv[v0 + q] * dy + DL[iq] * P);
+                    ST(ddt, ddt_off + tk * ld_ddt + c + q * CB, v0 + q, ddr);
+                    dbp[q] += ddr;
+                    dDp[q] += dy * uv;
+                    dAp[q] += DL[iq] * w;
+                    vb += ds * (DL[iq] * uv);
+                    vc += dy * S[iq];
+                    gg[q] = AA[iq] * ds;
+                });
+                VB[i] += vb;
+                VC[i] += vc;
+            }
+            REP(NV, {
+                const int nc = lanes(c0, v0 + q, cend);
+                const ulong o = ((ulong)b * K + k) * Dc + c0 + (v0 + q) * CB;
+                gc[v0 + q] = gg[q];
+                stv(q_, q_off + o, dAp[q], nc); /* dA partial of chunk k replaces q_k (read) */
+                stv(pdd, pdd_off + o, dDp[q], nc);
+                stv(pdb, pdb_off + o, dbp[q], nc);
+            });
+        }
+        const ulong pb = (((ulong)(b - b0) * G + g) * nblk + j) * Ls + t0 - slab0;
+        for (int i = 0; i < nn; i++) {
+            pB[pB_off + pb + i] = hsum(VB[i]);
+            pC[pC_off + pb + i] = hsum(VC[i]);
+        }
+    }
+    if (k0 > 0)
+        for (int v = 0; v < nv; v++)
+            stv(q_, q_off + ((ulong)b * K + k0 - 1) * Dc + c0 + v * CB, gc[v], lanes(c0, v, cend));
+}
+
+kernel void scan_bwd_n1(BWD_ARGS, const int seq, const int b0) {
+    const int gb = get_global_id(0), cpg = Dc / G, vpg = (cpg + CB - 1) / CB;
+    if (gb >= G * nblk || b0 + (int)get_global_id(2) >= B) return;
+    const int nw = (((vpg + nblk - 1) / nblk + NV - 1) / NV) * NV;
+    if ((gb % nblk + 1) * nw * CB <= cpg) bwd_body(BWD_NAMES, b0, 1); /* every vector whole */
+    else bwd_body(BWD_NAMES, b0, 0);
+}
