@@ -94,14 +94,15 @@ static void prefetchw_row(global float *p, ulong o, int count) {
     const int c0 = g * cpg + j * nw * CB, cend = (g + 1) * cpg;                               \
     const int nv = min(nw, (cend - c0 + CB - 1) / CB); /* vectors with lanes */               \
     const int K = (L + chunk - 1) / chunk;                                                    \
-    vec Av[NWMAX], Dv[NWMAX], bv[NWMAX];                                                      \
+    vec Av[NWMAX], A2v[NWMAX], Dv[NWMAX], bv[NWMAX]; /* A2 = A log2(e): exp(dA) = 2^(d A2) */ \
     for (int v = 0; v < nv; v++) {                                                            \
         const int nc = lanes(c0, v, cend);                                                    \
         Av[v] = -exp(ldv(A_log, A_off + c0 + v * CB, nc));                                    \
+        A2v[v] = Av[v] * 1.44269504088896341f;                                                \
         Dv[v] = ldv(D, D_off + c0 + v * CB, nc);                                              \
         bv[v] = ldv(bias, bias_off + c0 + v * CB, nc);                                        \
     }                                                                                         \
-    for (int v = nv; v < (nv + NV - 1) / NV * NV; v++) Av[v] = Dv[v] = bv[v] = 0.0f
+    for (int v = nv; v < (nv + NV - 1) / NV * NV; v++) Av[v] = A2v[v] = Dv[v] = bv[v] = 0.0f
 
 #define FWD_ARGS                                                                              \
     const int B, const int L, const int Dc, const int N, const int G, const int nblk,         \
@@ -148,8 +149,8 @@ __attribute__((always_inline)) static void fwd_body(FWD_ARGS, const int full) {
             const float Bt = Bm[B_off + b * sb + (ulong)(t0 + i) * sl + g * sg];
             for (int v0 = 0; v0 < nv; v0 += NV) {
                 vec x[NV], a[NV];
-                REP(NV, x[q] = DLb[i * NWMAX + v0 + q] * Av[v0 + q]);
-                exp_neg_nv(a, x);
+                REP(NV, x[q] = DLb[i * NWMAX + v0 + q] * A2v[v0 + q]);
+                exp2_neg_nv(a, x);
                 REP(NV, {
                     AAb[i * NWMAX + v0 + q] = a[q];
                     BUb[i * NWMAX + v0 + q] = DLb[i * NWMAX + v0 + q] *
@@ -270,8 +271,8 @@ __attribute__((always_inline)) static void bwd_body(BWD_ARGS, const int b0, cons
                 const ulong tk = (ulong)b * L + t0 + i, c = c0 + v0 * CB;
                 const float Bt = Bm[B_off + b * sb + (ulong)(t0 + i) * sl + g * sg];
                 vec x[NV], a[NV];
-                REP(NV, x[q] = DL[i * NV + q] * Av[v0 + q]);
-                exp_neg_nv(a, x);
+                REP(NV, x[q] = DL[i * NV + q] * A2v[v0 + q]);
+                exp2_neg_nv(a, x);
                 REP(NV, {
                     s[q] = a[q] * s[q] + DL[i * NV + q] * LD(u, u_off + tk * ld_u + c + q * CB, v0 + q) * Bt;
                     AA[i * NV + q] = a[q];
