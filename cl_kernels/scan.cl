@@ -50,17 +50,6 @@
 static void load_A(vec *Av, global const float *A_log, ulong o, int N, int nc) {
     for (int n = 0; n < N; n++) Av[n] = -exp(ldv_s(A_log, o + n, N, nc));
 }
-#define TOK_ARGS                                                                              \
-    const int B, const int L, const int Dc, const int N, const int G, const int nblk,         \
-        const int chunk,                                                                      \
-        global const float *u, const ulong u_off, const int ld_u,                             \
-        global const float *dt, const ulong dt_off, const int ld_dt,                          \
-        global const float *A_log, const ulong A_off, global const float *Bm,                 \
-        const ulong B_off, global const float *Cm, const ulong C_off, const ulong sb,         \
-        const ulong sl, const ulong sg, global const float *D, const ulong D_off,             \
-        global const float *bias, const ulong bias_off, const int has_z,                      \
-        global const float *z, const ulong z_off, const int ld_z
-
 /* Forward. mode 0: chunk dim1 from the state in st (phase 3 of the chunk-parallel forward);
  * mode 1 (seq): one work-item walks every chunk, writing st and sd at chunk starts;
  * mode 2: chunk dim1 < K-1 from a zero state, writes its end state to st slot k+1 and its
@@ -167,10 +156,9 @@ kernel void scan_bwd_adj(TOK_ARGS, global const float *dout, const ulong dout_of
         const ulong dz_off, const int ld_dz, const int k0, const int kc, const int seq,        \
         const int b0
 #define BWD_NAMES                                                                             \
-    B, L, Dc, N, G, nblk, chunk, u, u_off, ld_u, dt, dt_off, ld_dt, A_log, A_off, Bm, B_off,  \
-        Cm, C_off, sb, sl, sg, D, D_off, bias, bias_off, has_z, z, z_off, ld_z, dout,         \
-        dout_off, ld_dout, st, st_off, q, q_off, pdd, pdd_off, pdb, pdb_off, pB, pB_off, pC,  \
-        pC_off, Ls, du, du_off, ld_du, ddt, ddt_off, ld_ddt, dz, dz_off, ld_dz, k0, kc, seq, b0
+    TOK_NAMES, dout, dout_off, ld_dout, st, st_off, q, q_off, pdd, pdd_off, pdb, pdb_off, pB,  \
+        pB_off, pC, pC_off, Ls, du, du_off, ld_du, ddt, ddt_off, ld_ddt, dz, dz_off, ld_dz, k0, \
+        kc, seq, b0
 
 /* Backward phase C for channels c0..c0+nc-1 (block j of group g) of batch b: chunks k0 + dim1
  * (or, when seq, every chunk of [k0, k0+kc) in reverse with the carry kept in registers).

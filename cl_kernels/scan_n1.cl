@@ -14,7 +14,7 @@
  *     rows it reads, and those it writes, ahead (__builtin_prefetch where the compiler has it;
  *     PoCL's prefetch() builtin is empty);
  *   - instruction-level parallelism: the math runs NV vectors at a time written out statement
- *     by statement (SCAN_MATH in scan_math.clh), and in passes over blocks of tokens whose
+ *     by statement (the W-vector macros of scan_math.clh), and in passes over blocks of tokens whose
  *     results go to private arrays (L1): forward softplus; then exp(delta A) and delta u Bm; then
  *     the recurrence. A pass's iterations are independent and its chain short, so the
  *     out-of-order window holds several of them.
@@ -50,8 +50,6 @@
 #endif
 
 #include "scan_math.clh"
-
-SCAN_MATH(nv, NV)
 
 #if PF > 0 && defined(__has_builtin)
 #if __has_builtin(__builtin_prefetch)
@@ -105,19 +103,9 @@ static void prefetchw_row(global float *p, ulong o, int count) {
     for (int v = nv; v < (nv + NV - 1) / NV * NV; v++) Av[v] = A2v[v] = Dv[v] = bv[v] = 0.0f
 
 #define FWD_ARGS                                                                              \
-    const int B, const int L, const int Dc, const int N, const int G, const int nblk,         \
-        const int chunk, global const float *u, const ulong u_off, const int ld_u,            \
-        global const float *dt, const ulong dt_off, const int ld_dt,                          \
-        global const float *A_log, const ulong A_off, global const float *Bm,                 \
-        const ulong B_off, global const float *Cm, const ulong C_off, const ulong sb,         \
-        const ulong sl, const ulong sg, global const float *D, const ulong D_off,             \
-        global const float *bias, const ulong bias_off, const int has_z,                      \
-        global const float *z, const ulong z_off, const int ld_z, global float *out,          \
-        const ulong out_off, const int ld_out, global float *st, const ulong st_off
-#define FWD_NAMES                                                                             \
-    B, L, Dc, N, G, nblk, chunk, u, u_off, ld_u, dt, dt_off, ld_dt, A_log, A_off, Bm, B_off,  \
-        Cm, C_off, sb, sl, sg, D, D_off, bias, bias_off, has_z, z, z_off, ld_z, out, out_off,  \
-        ld_out, st, st_off
+    TOK_ARGS, global float *out, const ulong out_off, const int ld_out, global float *st,     \
+        const ulong st_off
+#define FWD_NAMES TOK_NAMES, out, out_off, ld_out, st, st_off
 
 /* Forward: arguments of scan.cl's scan_fwd (N must be 1, mode 1: sequential). Writes out and
  * the state entering each chunk k > 0 to st slot k; the delta sums sd are not needed by this
@@ -140,7 +128,7 @@ __attribute__((always_inline)) static void fwd_body(FWD_ARGS, const int full) {
             for (int v0 = 0; v0 < nv; v0 += NV) {
                 vec x[NV], dl[NV];
                 REP(NV, x[q] = LD(dt, dt_off + tk * ld_dt + c0 + (v0 + q) * CB, v0 + q) + bv[v0 + q]);
-                softplus_nv(dl, x);
+                SOFTPLUS(NV, dl, x);
                 REP(NV, DLb[i * NWMAX + v0 + q] = dl[q]);
             }
         }
@@ -150,7 +138,7 @@ __attribute__((always_inline)) static void fwd_body(FWD_ARGS, const int full) {
             for (int v0 = 0; v0 < nv; v0 += NV) {
                 vec x[NV], a[NV];
                 REP(NV, x[q] = DLb[i * NWMAX + v0 + q] * A2v[v0 + q]);
-                exp2_neg_nv(a, x);
+                EXP2_NEG(NV, a, x);
                 REP(NV, {
                     AAb[i * NWMAX + v0 + q] = a[q];
                     BUb[i * NWMAX + v0 + q] = DLb[i * NWMAX + v0 + q] *
@@ -194,26 +182,17 @@ kernel void scan_fwd_n1(FWD_ARGS, global float *sd, const ulong sd_off, const in
  * are summed per token before one lane sum. While chunk k is computed, the rows of chunk k-1
  * (the next one) are prefetched, those to be written included. */
 #define BWD_ARGS                                                                              \
-    const int B, const int L, const int Dc, const int N, const int G, const int nblk,         \
-        const int chunk, global const float *u, const ulong u_off, const int ld_u,            \
-        global const float *dt, const ulong dt_off, const int ld_dt,                          \
-        global const float *A_log, const ulong A_off, global const float *Bm,                 \
-        const ulong B_off, global const float *Cm, const ulong C_off, const ulong sb,         \
-        const ulong sl, const ulong sg, global const float *D, const ulong D_off,             \
-        global const float *bias, const ulong bias_off, const int has_z,                      \
-        global const float *z, const ulong z_off, const int ld_z, global const float *dout,   \
-        const ulong dout_off, const int ld_dout, global const float *st, const ulong st_off,  \
-        global float *q_, const ulong q_off, global float *pdd, const ulong pdd_off,          \
-        global float *pdb, const ulong pdb_off, global float *pB, const ulong pB_off,         \
-        global float *pC, const ulong pC_off, const int Ls, global float *du,                 \
-        const ulong du_off, const int ld_du, global float *ddt, const ulong ddt_off,          \
-        const int ld_ddt, global float *dz, const ulong dz_off, const int ld_dz, const int k0, \
-        const int kc
+    TOK_ARGS, global const float *dout, const ulong dout_off, const int ld_dout,              \
+        global const float *st, const ulong st_off, global float *q_, const ulong q_off,      \
+        global float *pdd, const ulong pdd_off, global float *pdb, const ulong pdb_off,       \
+        global float *pB, const ulong pB_off, global float *pC, const ulong pC_off,           \
+        const int Ls, global float *du, const ulong du_off, const int ld_du, global float *ddt, \
+        const ulong ddt_off, const int ld_ddt, global float *dz, const ulong dz_off,          \
+        const int ld_dz, const int k0, const int kc
 #define BWD_NAMES                                                                             \
-    B, L, Dc, N, G, nblk, chunk, u, u_off, ld_u, dt, dt_off, ld_dt, A_log, A_off, Bm, B_off,  \
-        Cm, C_off, sb, sl, sg, D, D_off, bias, bias_off, has_z, z, z_off, ld_z, dout,         \
-        dout_off, ld_dout, st, st_off, q_, q_off, pdd, pdd_off, pdb, pdb_off, pB, pB_off, pC, \
-        pC_off, Ls, du, du_off, ld_du, ddt, ddt_off, ld_ddt, dz, dz_off, ld_dz, k0, kc
+    TOK_NAMES, dout, dout_off, ld_dout, st, st_off, q_, q_off, pdd, pdd_off, pdb, pdb_off, pB, \
+        pB_off, pC, pC_off, Ls, du, du_off, ld_du, ddt, ddt_off, ld_ddt, dz, dz_off, ld_dz, k0, \
+        kc
 
 __attribute__((always_inline)) static void bwd_body(BWD_ARGS, const int b0, const int full) {
     const int b = b0 + get_global_id(2);
@@ -253,14 +232,14 @@ __attribute__((always_inline)) static void bwd_body(BWD_ARGS, const int b0, cons
                 vec x[NV], e[NV];
                 REP(NV, x[q] = AS_VEC(AS_UVEC(LD(dt, dt_off + tk * ld_dt + c + q * CB, v0 + q) +
                                                bv[v0 + q]) | 0x80000000u));
-                exp_neg_nv(e, x);
+                EXP_NEG(NV, e, x);
                 REP(NV, SG[i * NV + q] = e[q]);
             }
             for (int i = 0; i < nn; i++) { /* delta = max(v, 0) + log1p(e), its derivative */
                 const ulong tk = (ulong)b * L + t0 + i, c = c0 + v0 * CB;
                 vec x[NV], e[NV], l[NV];
                 REP(NV, e[q] = SG[i * NV + q]);
-                log1p01_nv(l, e);
+                LOG1P01(NV, l, e);
                 REP(NV, {
                     x[q] = LD(dt, dt_off + tk * ld_dt + c + q * CB, v0 + q) + bv[v0 + q];
                     DL[i * NV + q] = (x[q] > 0.0f ? x[q] : 0.0f) + l[q];
@@ -272,7 +251,7 @@ __attribute__((always_inline)) static void bwd_body(BWD_ARGS, const int b0, cons
                 const float Bt = Bm[B_off + b * sb + (ulong)(t0 + i) * sl + g * sg];
                 vec x[NV], a[NV];
                 REP(NV, x[q] = DL[i * NV + q] * A2v[v0 + q]);
-                exp2_neg_nv(a, x);
+                EXP2_NEG(NV, a, x);
                 REP(NV, {
                     s[q] = a[q] * s[q] + DL[i * NV + q] * LD(u, u_off + tk * ld_u + c + q * CB, v0 + q) * Bt;
                     AA[i * NV + q] = a[q];

@@ -114,6 +114,11 @@ static void scanner_sources(void) {
         {"conv_fpga", "causal_conv1d_fwd_swi lasttoken_bwd_swi sr_sum", "SWI CONV1D_MAX_K"},
         {"scan_fpga", "scan_fwd_swi scan_bwd_swi softplus1 sigmoid1", "SWI UNROLL FPGA_IN_ARGS NS"},
         {"gemm", "gemm_fwd gemm_fwd_small gemm_fwd_vec gemm_fwd_swi", "TA TB FMA floatv GEMM_ARGS"},
+        /* ndrange sources with a header (expanded in the program text) bundle too */
+        {"scan", "scan_fwd scan_bwd_reduce_bc exp_neg_v softplus_v ldv hsum",
+         "EXP_NEG REP TOK_ARGS CB"},
+        {"scan_n1", "scan_fwd_n1 scan_bwd_n1 fwd_body bwd_body lanes sigmoid_v",
+         "EXP2_NEG SOFTPLUS LD FWD_ARGS NV"},
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         char *text = climp_program_text(want[i][0], "", NULL);
