@@ -13,7 +13,7 @@
 #define N1_CB 8     /* scan_n1.cl: vector width, */
 #define N1_NV 4     /* vectors advanced together, */
 #define N1_NWMAX 32 /* vectors per work-item at most, */
-#define N1_PF 16   /* forward prefetch distance (tokens) */
+#define N1_PF 16    /* forward prefetch distance (tokens) */
 #define FPGA_BUF_FLOATS 16384 /* CHUNK * CH * N bound of the FPGA backward's chunk buffer */
 #define DEFAULT_CHUNK 64
 #define DEFAULT_CB 16
@@ -207,7 +207,7 @@ static climp_scan_shape resolve_auto(climp_ctx *ctx, const climp_scan_shape *s, 
 }
 
 /* Turns a CPU plan into the CPU_N1 one (scan_n1.cl) when it fits the caller's buffers: blocks of
- * up to N1_NWMAX vectors, as few per group as still give 2 work-items per compute unit (whole
+ * up to N1_NWMAX vectors, as few per group as still give 4 work-items per compute unit (whole
  * groups where the batch allows), the sequential split. nw per block follows from nblk by the
  * kernel's formula (BLOCK_SETUP). Returns 0 (p unchanged) when it does not fit. */
 static int n1_plan(const climp_device_info *info, const climp_scan_shape *s, plan *p) {

@@ -61,7 +61,7 @@ static int expand_includes(const char *text, size_t len, int depth, char **out, 
         size_t end = eol ? (size_t)(eol - text) + 1 : len, ll = end - i;
         const char *add = text + i;
         size_t addn = ll;
-        char name[128];
+        char name[128], mark[160]; /* mark outlives the branch: it may be what `add` points to */
         if (ll > sizeof(tag) && !memcmp(text + i, tag, sizeof(tag) - 1)) {
             const char *q = memchr(text + i + sizeof(tag) - 1, '"', ll - (sizeof(tag) - 1));
             size_t nn = q ? (size_t)(q - (text + i + sizeof(tag) - 1)) : 0;
@@ -80,7 +80,6 @@ static int expand_includes(const char *text, size_t len, int depth, char **out, 
                                 name);
                 return -1;
             }
-            char mark[160];
             int m = snprintf(mark, sizeof mark, "#line 1 \"%s\"\n", name);
             size_t need = *n + (size_t)m + 64;
             if (need > *cap) {

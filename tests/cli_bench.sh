@@ -103,6 +103,19 @@ assert v["flops_per_item"] == p["vision"], (v["flops_per_item"], p["vision"])
   ok test "$(wc -l <"$tmp/c.csv")" -gt 20
   "$PY" "$SRC/scripts/bench_compare" "$tmp/q.json" --baseline nothing-like-this >/dev/null 2>&1
   ok test $? -ne 0
+  # bench_ab: two arms alternated (the second with another tuning table), fastest sample each.
+  printf '{"devices": []}' >"$tmp/tune.json"
+  "$PY" "$SRC/scripts/bench_ab" --arm a="$BIN" --arm b="$BIN,CLIMP_TUNING_FILE=$tmp/tune.json" \
+      --rounds 2 --json "$tmp/ab.json" -- kernels --quick --filter silu --no-reference --reps 1 \
+      >"$tmp/ab.md" 2>"$tmp/ab.err"
+  ok test $? -eq 0
+  ok grep -q "^| silu_fwd .*| [0-9.]*x |$" "$tmp/ab.md"
+  ok grep -q "round 2/2, b done" "$tmp/ab.err"
+  ok "$PY" -c 'import json, sys; r = json.load(open(sys.argv[1]))["rows"][0]
+assert r["min_seconds"]["a"] > 0 and r["ratio_vs_first"]["b"] > 0, r' "$tmp/ab.json"
+  "$PY" "$SRC/scripts/bench_ab" --arm a="$BIN" --arm b=/nonexistent/climp --rounds 1 -- kernels \
+      --quick --filter silu >/dev/null 2>&1
+  ok test $? -ne 0
 else
   echo "skip: no python3 (FLOP cross-check, bench_compare)"
 fi
