@@ -14,10 +14,12 @@
  *     rows it reads, and those it writes, ahead (__builtin_prefetch where the compiler has it;
  *     PoCL's prefetch() builtin is empty);
  *   - instruction-level parallelism: the math runs NV vectors at a time written out statement
- *     by statement (the W-vector macros of scan_math.clh), and in passes over blocks of tokens whose
- *     results go to private arrays (L1): forward softplus; then exp(delta A) and delta u Bm; then
- *     the recurrence. A pass's iterations are independent and its chain short, so the
- *     out-of-order window holds several of them.
+ *     by statement (the W-vector macros of scan_math.clh), and in passes over blocks of TB
+ *     tokens whose results go to private arrays (L1): the forward computes softplus for the
+ *     block, then exp(delta A), the recurrence and the output (measured 1.11-1.17x faster than
+ *     a third pass for the recurrence alone); the backward splits its recomputation into three
+ *     passes. A pass's iterations are independent and its chain short, so the out-of-order
+ *     window holds several of them.
  *
  * Work-item mapping: dim0 = g*nblk + j (block j of group g), dim2 = b (b - b0 in a backward
  * slab), local size (1, 1, 1). Group g's cpg = Dc/G channels form vpg = ceil(cpg/CB) vectors;
@@ -113,7 +115,7 @@ static void prefetchw_row(global float *p, ulong o, int count) {
 __attribute__((always_inline)) static void fwd_body(FWD_ARGS, const int full) {
     const int b = get_global_id(2);
     BLOCK_SETUP;
-    vec s[NWMAX], DLb[TB * NWMAX], AAb[TB * NWMAX], BUb[TB * NWMAX];
+    vec s[NWMAX], DLb[TB * NWMAX];
     for (int v = 0; v < NWMAX; v++) s[v] = 0.0f;
     for (int t0 = 0; t0 < L; t0 += TB) {
         const int nt = min(TB, L - t0);
@@ -132,35 +134,28 @@ __attribute__((always_inline)) static void fwd_body(FWD_ARGS, const int full) {
                 REP(NV, DLb[i * NWMAX + v0 + q] = dl[q]);
             }
         }
-        for (int i = 0; i < nt; i++) { /* pass 2: exp(delta A) and delta u Bm */
-            const ulong tk = (ulong)b * L + t0 + i;
-            const float Bt = Bm[B_off + b * sb + (ulong)(t0 + i) * sl + g * sg];
+        for (int i = 0; i < nt; i++) { /* pass 2: exp(delta A), the recurrence and the output */
+            const int t = t0 + i;
+            const ulong tk = (ulong)b * L + t, bc = b * sb + (ulong)t * sl + g * sg;
+            const float Bt = Bm[B_off + bc], Ct = Cm[C_off + bc];
+            if (t % chunk == 0 && t > 0) /* the state entering chunk t / chunk */
+                for (int v = 0; v < nv; v++)
+                    ST(st, st_off + ((ulong)b * K + t / chunk) * Dc + c0 + v * CB, v, s[v]);
             for (int v0 = 0; v0 < nv; v0 += NV) {
                 vec x[NV], a[NV];
                 REP(NV, x[q] = DLb[i * NWMAX + v0 + q] * A2v[v0 + q]);
                 EXP2_NEG(NV, a, x);
                 REP(NV, {
-                    AAb[i * NWMAX + v0 + q] = a[q];
-                    BUb[i * NWMAX + v0 + q] = DLb[i * NWMAX + v0 + q] *
-                                              LD(u, u_off + tk * ld_u + c0 + (v0 + q) * CB, v0 + q) * Bt;
+                    const int v = v0 + q;
+                    const vec uv = LD(u, u_off + tk * ld_u + c0 + v * CB, v);
+                    s[v] = a[q] * s[v] + DLb[i * NWMAX + v] * uv * Bt;
+                    vec y = Ct * s[v] + Dv[v] * uv;
+                    if (has_z) {
+                        const vec zv = LD(z, z_off + tk * ld_z + c0 + v * CB, v);
+                        y *= zv * sigmoid_v(zv);
+                    }
+                    ST(out, out_off + tk * ld_out + c0 + v * CB, v, y);
                 });
-            }
-        }
-        for (int i = 0; i < nt; i++) { /* pass 3: the recurrence and the output */
-            const int t = t0 + i;
-            const ulong tk = (ulong)b * L + t;
-            const float Ct = Cm[C_off + b * sb + (ulong)t * sl + g * sg];
-            if (t % chunk == 0 && t > 0) /* the state entering chunk t / chunk */
-                for (int v = 0; v < nv; v++)
-                    ST(st, st_off + ((ulong)b * K + t / chunk) * Dc + c0 + v * CB, v, s[v]);
-            for (int v = 0; v < nv; v++) {
-                s[v] = AAb[i * NWMAX + v] * s[v] + BUb[i * NWMAX + v];
-                vec y = Ct * s[v] + Dv[v] * LD(u, u_off + tk * ld_u + c0 + v * CB, v);
-                if (has_z) {
-                    const vec zv = LD(z, z_off + tk * ld_z + c0 + v * CB, v);
-                    y *= zv * sigmoid_v(zv);
-                }
-                ST(out, out_off + tk * ld_out + c0 + v * CB, v, y);
             }
         }
     }
