@@ -40,14 +40,6 @@ static float *dupf(const float *x, size_t n) {
     memcpy(y, x, n * sizeof(float));
     return y;
 }
-static float *filled(size_t n, float v) {
-    float *y = malloc((n ? n : 1) * sizeof(float));
-    if (!y)
-        abort();
-    for (size_t i = 0; i < n; i++)
-        y[i] = v;
-    return y;
-}
 
 static prob make_prob(const spec *sp, uint64_t seed) {
     prob p;
@@ -126,11 +118,11 @@ static size_t tokn(const prob *p, int ld) {
 static refres run_ref(const prob *p) {
     const climp_scan_shape *s = &p->s;
     refres r;
-    r.out = filled(p->n_out, SENTINEL);
-    r.du = filled(tokn(p, s->ld_u), SENTINEL);
-    r.ddt = filled(tokn(p, s->ld_ddt), SENTINEL);
-    r.dz = filled(p->n_z, SENTINEL);
-    r.dx = filled(p->n_x, SENTINEL);
+    r.out = tu_filled(p->n_out, SENTINEL);
+    r.du = tu_filled(tokn(p, s->ld_u), SENTINEL);
+    r.ddt = tu_filled(tokn(p, s->ld_ddt), SENTINEL);
+    r.dz = tu_filled(p->n_z, SENTINEL);
+    r.dx = tu_filled(p->n_x, SENTINEL);
     r.dA = dupf(p->dA0, p->dn), r.dD = dupf(p->dD0, s->Dc), r.db = dupf(p->db0, s->Dc);
     const float *z = p->has_z ? p->z : NULL;
     climp_scan_forward_ref(s, p->u, p->dt, p->A_log, p->x + p->b_off, p->x + p->c_off, p->D,
@@ -154,8 +146,8 @@ static climp_tview V(climp_buffer *b) {
 /* Upload the inputs; outputs start as the sentinel (gaps must keep it), += outputs as dA0.. */
 static void dev_setup(climp_ctx *ctx, const prob *p, const climp_scan_shape *s, devbufs *d) {
     const size_t nu = tokn(p, s->ld_u), nddt = tokn(p, s->ld_ddt), nbc = climp_scan_bc_extent(s);
-    float *so = filled(p->n_out, SENTINEL), *sx = filled(p->n_x, SENTINEL);
-    float *su = filled(nu, SENTINEL), *sdt = filled(nddt, SENTINEL), *sz = filled(p->n_z, SENTINEL);
+    float *so = tu_filled(p->n_out, SENTINEL), *sx = tu_filled(p->n_x, SENTINEL);
+    float *su = tu_filled(nu, SENTINEL), *sdt = tu_filled(nddt, SENTINEL), *sz = tu_filled(p->n_z, SENTINEL);
     climp_tview none = {NULL, 0, 0};
     d->u = tu_upload(ctx, "u", p->u, p->n_u), d->dt = tu_upload(ctx, "dt", p->dt, p->n_dt);
     d->z = p->has_z ? tu_upload(ctx, "z", p->z, p->n_z) : NULL;
@@ -205,7 +197,7 @@ static void run_dev(climp_ctx *ctx, const prob *p, const climp_scan_shape *s, re
     r->out = tu_download(ctx, V(d.out), p->n_out);
     r->du = tu_download(ctx, V(d.du), tokn(p, s->ld_u));
     r->ddt = tu_download(ctx, V(d.ddt), tokn(p, s->ld_ddt));
-    r->dz = p->has_z ? tu_download(ctx, d.vdz, p->n_z) : filled(0, 0);
+    r->dz = p->has_z ? tu_download(ctx, d.vdz, p->n_z) : tu_filled(0, 0);
     r->dx = tu_download(ctx, V(d.dx), p->n_x);
     r->dA = tu_download(ctx, V(d.dA), p->dn);
     r->dD = tu_download(ctx, V(d.dD), s->Dc);

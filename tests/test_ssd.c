@@ -37,16 +37,8 @@ typedef struct res {
     float *y, *dxb, *ddt, *dA, *dD, *db;
 } res;
 
-static float *filled(size_t n, float v) {
-    float *y = malloc((n ? n : 1) * sizeof(float));
-    if (!y)
-        abort();
-    for (size_t i = 0; i < n; i++)
-        y[i] = v;
-    return y;
-}
 static float *dupf(const float *x, size_t n) {
-    float *y = filled(n, 0);
+    float *y = tu_filled(n, 0);
     memcpy(y, x, n * sizeof(float));
     return y;
 }
@@ -97,7 +89,7 @@ static void free_res(res *r) {
 static res run_ref(const prob *p) {
     const climp_ssd_shape *s = &p->s;
     const size_t H = (size_t)s->H;
-    res r = {filled(p->n_y, SENTINEL), filled(p->n_xb, SENTINEL), filled(p->n_ddt, SENTINEL),
+    res r = {tu_filled(p->n_y, SENTINEL), tu_filled(p->n_xb, SENTINEL), tu_filled(p->n_ddt, SENTINEL),
              dupf(p->dA0, H), dupf(p->dD0, H), dupf(p->db0, H)};
     climp_ssd_forward_ref(s, p->xb, p->dt, p->A, p->xb + p->b_off, p->xb + p->c_off, p->D,
                           p->bias, r.y);
@@ -130,9 +122,9 @@ static void scan_equiv_check(const spec *sp) {
     c.B = s->B, c.L = s->L, c.Dc = E, c.N = N, c.G = s->G;
     c.ld_u = s->ld_x, c.ld_dt = E, c.ld_out = s->ld_y, c.ld_dout = s->ld_dy, c.ld_ddt = E;
     c.bc_stride_b = s->bc_stride_b, c.bc_stride_l = s->bc_stride_l, c.bc_stride_g = s->bc_stride_g;
-    float *dte = filled(BL * E, 0), *Ae = filled((size_t)E * N, 0), *De = filled(E, 0);
-    float *be = filled(E, 0), *dAe = filled((size_t)E * N, 0), *dDe = filled(E, 0);
-    float *dbe = filled(E, 0), *ddte = filled(BL * E, 0);
+    float *dte = tu_filled(BL * E, 0), *Ae = tu_filled((size_t)E * N, 0), *De = tu_filled(E, 0);
+    float *be = tu_filled(E, 0), *dAe = tu_filled((size_t)E * N, 0), *dDe = tu_filled(E, 0);
+    float *dbe = tu_filled(E, 0), *ddte = tu_filled(BL * E, 0);
     for (int ch = 0; ch < E; ch++) {
         const int h = ch / P;
         for (size_t t = 0; t < BL; t++)
@@ -141,7 +133,7 @@ static void scan_equiv_check(const spec *sp) {
             Ae[(size_t)ch * N + n] = p.A[h];
         De[ch] = p.D[h], be[ch] = p.bias[h];
     }
-    float *yo = filled(p.n_y, SENTINEL), *dxo = filled(p.n_xb, SENTINEL);
+    float *yo = tu_filled(p.n_y, SENTINEL), *dxo = tu_filled(p.n_xb, SENTINEL);
     climp_scan_forward_ref(&c, p.xb, dte, Ae, p.xb + p.b_off, p.xb + p.c_off, De, be, NULL, yo);
     climp_scan_backward_ref(&c, p.xb, dte, Ae, p.xb + p.b_off, p.xb + p.c_off, De, be, NULL, p.dy,
                             dxo, ddte, dAe, dxo + p.b_off, dxo + p.c_off, dDe, dbe, NULL);
@@ -149,8 +141,8 @@ static void scan_equiv_check(const spec *sp) {
     for (int h = 0; h < H; h++)
         p.dA0[h] = p.dD0[h] = p.db0[h] = 0;
     res r = run_ref(&p);
-    float *ddth = filled(p.n_ddt, SENTINEL), *dAh = filled(H, 0), *dDh = filled(H, 0);
-    float *dbh = filled(H, 0);
+    float *ddth = tu_filled(p.n_ddt, SENTINEL), *dAh = tu_filled(H, 0), *dDh = tu_filled(H, 0);
+    float *dbh = tu_filled(H, 0);
     for (int h = 0; h < H; h++) {
         for (size_t t = 0; t < BL; t++) {
             double acc = 0;
@@ -270,8 +262,8 @@ static climp_tview V(climp_buffer *b) {
 static void dev_setup(climp_ctx *ctx, const prob *p, devbufs *d) {
     const climp_ssd_shape *s = &p->s;
     const size_t H = (size_t)s->H;
-    float *sy = filled(p->n_y, SENTINEL), *sx = filled(p->n_xb, SENTINEL);
-    float *sd = filled(p->n_ddt, SENTINEL);
+    float *sy = tu_filled(p->n_y, SENTINEL), *sx = tu_filled(p->n_xb, SENTINEL);
+    float *sd = tu_filled(p->n_ddt, SENTINEL);
     d->xb = tu_upload(ctx, "xb", p->xb, p->n_xb), d->dt = tu_upload(ctx, "dt", p->dt, p->n_dt);
     d->A = tu_upload(ctx, "A", p->A, H), d->D = tu_upload(ctx, "D", p->D, H);
     d->bias = tu_upload(ctx, "bias", p->bias, H), d->y = tu_upload(ctx, "y", sy, p->n_y);
@@ -367,7 +359,7 @@ static void invalid_check(climp_ctx *ctx) {
                                 .bc_stride_g = 2, .chunk = 4};
     climp_buffer *big = NULL;
     CLIMP_CHECK(climp_buffer_create(ctx, "big", 1 << 16, &big));
-    float *before = filled(1 << 14, 3.5f);
+    float *before = tu_filled(1 << 14, 3.5f);
     CLIMP_CHECK(climp_view_write(ctx, climp_buffer_view(big), before, 1 << 14));
     climp_tview v = climp_buffer_view(big), small = climp_view_sub(v, 0, 8), none = {NULL, 0, 0};
     const long l0 = climp_ctx_counters(ctx).launches;
@@ -492,8 +484,8 @@ static void scan_setup(climp_ctx *ctx, const prob *p, scanbufs *q) {
     c->ld_u = s->ld_x, c->ld_dt = E, c->ld_z = E, c->ld_out = E;
     c->bc_stride_b = s->bc_stride_b, c->bc_stride_l = s->bc_stride_l;
     c->bc_stride_g = s->bc_stride_g;
-    float *dte = filled(BL * E, 0), *Ae = filled((size_t)E * N, 0), *De = filled(E, 0);
-    float *be = filled(E, 0), *z = filled(BL * E > (size_t)E * N ? BL * E : (size_t)E * N, 0);
+    float *dte = tu_filled(BL * E, 0), *Ae = tu_filled((size_t)E * N, 0), *De = tu_filled(E, 0);
+    float *be = tu_filled(E, 0), *z = tu_filled(BL * E > (size_t)E * N ? BL * E : (size_t)E * N, 0);
     for (int ch = 0; ch < E; ch++) {
         for (size_t t = 0; t < BL; t++)
             dte[t * E + ch] = p->dt[t * s->ld_dt + ch / P];
@@ -571,7 +563,7 @@ static void ssd_bench(climp_ctx *ctx) {
         if (getenv("CLIMP_SSD_BENCH_REF") && si == 0) {
             res r;
             double t = climp_now_seconds();
-            r.y = filled(p.n_y, 0);
+            r.y = tu_filled(p.n_y, 0);
             climp_ssd_forward_ref(&p.s, p.xb, p.dt, p.A, p.xb + p.b_off, p.xb + p.c_off, p.D,
                                   p.bias, r.y);
             const double rf = since(t);

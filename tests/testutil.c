@@ -52,6 +52,13 @@ float *tu_alloc_rand(tu_rng *r, size_t n, float lo, float hi) {
     return x;
 }
 
+float *tu_filled(size_t n, float v) {
+    float *x = malloc((n ? n : 1) * sizeof(float));
+    if (!x) abort();
+    for (size_t i = 0; i < n; i++) x[i] = v;
+    return x;
+}
+
 size_t tu_compare(const char *what, const float *got, const float *ref, size_t n, float atol,
                   float rtol) {
     size_t bad = 0;

@@ -19,6 +19,7 @@ void tu_rng_seed(tu_rng *r, uint64_t seed);
 float tu_uniform(tu_rng *r, float lo, float hi);
 void tu_fill(tu_rng *r, float *x, size_t n, float lo, float hi);
 float *tu_alloc_rand(tu_rng *r, size_t n, float lo, float hi); /* malloc'ed */
+float *tu_filled(size_t n, float v);                            /* malloc'ed, n copies of v */
 
 /* Returns the number of mismatches of |a-b| <= atol + rtol*|ref| (NaN in either is a mismatch);
  * prints up to 8 of them with `what` and the current seed. */
