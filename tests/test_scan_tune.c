@@ -145,8 +145,8 @@ static void bench(climp_ctx *ctx, const spec *sp, int reps, int with_ref, const 
     const climp_scan_shape *s0 = &p.s;
     const float *z = p.has_z ? p.z : NULL;
     refres r = {tu_filled(p.n_out, 0), tu_filled(tokn(&p, s0->ld_u), 0), tu_filled(tokn(&p, s0->ld_ddt), 0),
-                tu_filled(p.n_z, 0),   tu_filled(p.n_x, 0),              dupf(p.dA0, p.dn),
-                dupf(p.dD0, s0->Dc), dupf(p.db0, s0->Dc)};
+                tu_filled(p.n_z, 0),   tu_filled(p.n_x, 0),              tu_dup(p.dA0, p.dn),
+                tu_dup(p.dD0, s0->Dc), tu_dup(p.db0, s0->Dc)};
     const int ncf = 1 + ncb;
     climp_scan_shape cs[BENCH_MAXCF];
     devbufs d[BENCH_MAXCF];

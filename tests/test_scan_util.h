@@ -33,14 +33,6 @@ typedef struct prob {
     float *u, *dt, *z, *x, *A_log, *D, *bias, *dout, *dA0, *dD0, *db0;
 } prob;
 
-static float *dupf(const float *x, size_t n) {
-    float *y = malloc((n ? n : 1) * sizeof(float));
-    if (!y)
-        abort();
-    memcpy(y, x, n * sizeof(float));
-    return y;
-}
-
 static prob make_prob(const spec *sp, uint64_t seed) {
     prob p;
     memset(&p, 0, sizeof p);
@@ -123,7 +115,7 @@ static refres run_ref(const prob *p) {
     r.ddt = tu_filled(tokn(p, s->ld_ddt), SENTINEL);
     r.dz = tu_filled(p->n_z, SENTINEL);
     r.dx = tu_filled(p->n_x, SENTINEL);
-    r.dA = dupf(p->dA0, p->dn), r.dD = dupf(p->dD0, s->Dc), r.db = dupf(p->db0, s->Dc);
+    r.dA = tu_dup(p->dA0, p->dn), r.dD = tu_dup(p->dD0, s->Dc), r.db = tu_dup(p->db0, s->Dc);
     const float *z = p->has_z ? p->z : NULL;
     climp_scan_forward_ref(s, p->u, p->dt, p->A_log, p->x + p->b_off, p->x + p->c_off, p->D,
                            p->bias, z, r.out);

@@ -37,12 +37,6 @@ typedef struct res {
     float *y, *dxb, *ddt, *dA, *dD, *db;
 } res;
 
-static float *dupf(const float *x, size_t n) {
-    float *y = tu_filled(n, 0);
-    memcpy(y, x, n * sizeof(float));
-    return y;
-}
-
 static prob make_prob(const spec *sp, uint64_t seed) {
     prob p;
     memset(&p, 0, sizeof p);
@@ -90,7 +84,7 @@ static res run_ref(const prob *p) {
     const climp_ssd_shape *s = &p->s;
     const size_t H = (size_t)s->H;
     res r = {tu_filled(p->n_y, SENTINEL), tu_filled(p->n_xb, SENTINEL), tu_filled(p->n_ddt, SENTINEL),
-             dupf(p->dA0, H), dupf(p->dD0, H), dupf(p->db0, H)};
+             tu_dup(p->dA0, H), tu_dup(p->dD0, H), tu_dup(p->db0, H)};
     climp_ssd_forward_ref(s, p->xb, p->dt, p->A, p->xb + p->b_off, p->xb + p->c_off, p->D,
                           p->bias, r.y);
     climp_ssd_backward_ref(s, p->xb, p->dt, p->A, p->xb + p->b_off, p->xb + p->c_off, p->D,

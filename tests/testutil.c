@@ -59,6 +59,12 @@ float *tu_filled(size_t n, float v) {
     return x;
 }
 
+float *tu_dup(const float *x, size_t n) {
+    float *y = tu_filled(n, 0);
+    memcpy(y, x, n * sizeof(float));
+    return y;
+}
+
 size_t tu_compare(const char *what, const float *got, const float *ref, size_t n, float atol,
                   float rtol) {
     size_t bad = 0;

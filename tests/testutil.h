@@ -20,6 +20,7 @@ float tu_uniform(tu_rng *r, float lo, float hi);
 void tu_fill(tu_rng *r, float *x, size_t n, float lo, float hi);
 float *tu_alloc_rand(tu_rng *r, size_t n, float lo, float hi); /* malloc'ed */
 float *tu_filled(size_t n, float v);                            /* malloc'ed, n copies of v */
+float *tu_dup(const float *x, size_t n);                        /* malloc'ed copy of x[0..n) */
 
 /* Returns the number of mismatches of |a-b| <= atol + rtol*|ref| (NaN in either is a mismatch);
  * prints up to 8 of them with `what` and the current seed. */
