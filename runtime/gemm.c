@@ -236,63 +236,20 @@ static climp_status validate(climp_ctx *ctx, const climp_gemm_desc *d, climp_tvi
 
 /* ---------------------------------------------------------------- HOSTBLAS */
 #ifdef CLIMP_HAVE_CBLAS
-typedef struct map_region {
-    climp_buffer *buf;
-    size_t lo, hi; /* bytes */
-    int write;
-    char *ptr; /* host address of byte lo */
-} map_region;
-
-/* Adds [off, off+n) floats of buf to the regions, merging with a region of the same buffer so
- * that no byte is mapped twice. */
-static void add_region(map_region *r, int *nr, climp_buffer *buf, size_t off, size_t n, int write) {
-    size_t lo = off * sizeof(float), hi = (off + n) * sizeof(float);
-    for (int i = 0; i < *nr; i++) {
-        if (r[i].buf != buf) continue;
-        if (lo < r[i].lo) r[i].lo = lo;
-        if (hi > r[i].hi) r[i].hi = hi;
-        r[i].write |= write;
-        return;
-    }
-    r[*nr] = (map_region){buf, lo, hi, write, NULL};
-    (*nr)++;
-}
-
-static float *region_ptr(const map_region *r, int nr, climp_tview v) {
-    for (int i = 0; i < nr; i++)
-        if (r[i].buf == v.buf) return (float *)(r[i].ptr + (v.off * sizeof(float) - r[i].lo));
-    return NULL;
-}
-
 static climp_status gemm_hostblas(climp_ctx *ctx, const climp_gemm_desc *d, climp_tview A,
                                   climp_tview B, climp_tview C) {
-    map_region r[3];
-    int nr = 0;
-    add_region(r, &nr, A.buf, A.off,
-               span(d->trans_a ? d->K : d->M, d->trans_a ? d->M : d->K, d->lda, d->batch,
-                    d->stride_a), 0);
-    add_region(r, &nr, B.buf, B.off,
-               span(d->trans_b ? d->N : d->K, d->trans_b ? d->K : d->N, d->ldb, d->batch,
-                    d->stride_b), 0);
-    add_region(r, &nr, C.buf, C.off, span(d->M, d->N, d->ldc, d->batch, d->stride_c), 1);
-    climp_status s = CLIMP_OK;
-    int mapped = 0;
-    for (; mapped < nr; mapped++) {
-        cl_int err;
-        /* Blocking map on the in-order queue: everything enqueued before has finished. */
-        void *p = clEnqueueMapBuffer(ctx->queue, r[mapped].buf->mem, CL_TRUE,
-                                     r[mapped].write ? CL_MAP_READ | CL_MAP_WRITE : CL_MAP_READ,
-                                     r[mapped].lo, r[mapped].hi - r[mapped].lo, 0, NULL, NULL,
-                                     &err);
-        if (err != CL_SUCCESS) {
-            s = rt_cl(err, "clEnqueueMapBuffer (gemm hostblas)");
-            break;
-        }
-        r[mapped].ptr = p;
-    }
+    climp_hostmap m = {0};
+    CLIMP_TRY(climp_hostmap_add(&m, A,
+                                span(d->trans_a ? d->K : d->M, d->trans_a ? d->M : d->K, d->lda,
+                                     d->batch, d->stride_a), 0));
+    CLIMP_TRY(climp_hostmap_add(&m, B,
+                                span(d->trans_b ? d->N : d->K, d->trans_b ? d->K : d->N, d->ldb,
+                                     d->batch, d->stride_b), 0));
+    CLIMP_TRY(climp_hostmap_add(&m, C, span(d->M, d->N, d->ldc, d->batch, d->stride_c), 1));
+    climp_status s = climp_hostmap_map(ctx, &m, "gemm hostblas");
     if (s == CLIMP_OK) {
-        const float *a = region_ptr(r, nr, A), *b = region_ptr(r, nr, B);
-        float *c = region_ptr(r, nr, C);
+        const float *a = climp_hostmap_ptr(&m, A), *b = climp_hostmap_ptr(&m, B);
+        float *c = climp_hostmap_ptr(&m, C);
         double t0 = ctx->profile ? climp_now_seconds() : 0;
         for (int i = 0; i < d->batch; i++)
             cblas_sgemm(CblasRowMajor, d->trans_a ? CblasTrans : CblasNoTrans,
@@ -301,11 +258,8 @@ static climp_status gemm_hostblas(climp_ctx *ctx, const climp_gemm_desc *d, clim
                         d->beta, c + (size_t)i * d->stride_c, d->ldc);
         if (ctx->profile) rt_prof_add(ctx, "gemm_hostblas", climp_now_seconds() - t0);
     }
-    for (int i = 0; i < mapped; i++) {
-        cl_int err = clEnqueueUnmapMemObject(ctx->queue, r[i].buf->mem, r[i].ptr, 0, NULL, NULL);
-        if (err != CL_SUCCESS && s == CLIMP_OK) s = rt_cl(err, "clEnqueueUnmapMemObject (gemm)");
-    }
-    return s;
+    const climp_status su = climp_hostmap_unmap(ctx, &m);
+    return s ? s : su;
 }
 #endif
 

@@ -227,6 +227,7 @@ static double compare_all(const char *tag, const prob *p, const refres *g, const
         char w[160];
         snprintf(w, sizeof w, "%s %s", tag, names[i]);
         const double e = cmp(w, gv[i], rv[i], n[i], fails);
+        if (getenv("SCAN_TEST_VERBOSE")) printf("  %-60s %.2e\n", w, e);
         if (e > worst)
             worst = e;
     }
@@ -244,6 +245,7 @@ static const char *variant_name(int v) {
     return v == CLIMP_SCAN_GPU    ? "gpu"
            : v == CLIMP_SCAN_FPGA   ? "fpga"
            : v == CLIMP_SCAN_CPU_N1 ? "cpu-n1"
+           : v == CLIMP_SCAN_HOST   ? "host"
                                     : "cpu";
 }
 
