@@ -419,17 +419,83 @@ typedef struct worker_arg {
     int bwd;
 } worker_arg;
 
-static void *worker(void *p) {
-    worker_arg *w = p;
-    V *ws = NULL;
-    if (w->bwd && !(ws = aligned_alloc(sizeof(V), WS_BYTES))) return NULL;
+/* The backward's workspace of the calling thread: allocated on first use and kept (a fresh
+ * 256 KB allocation per call is an mmap and 64 page faults). */
+static V *thread_ws(void) {
+    static _Thread_local V *ws;
+    if (!ws) ws = aligned_alloc(sizeof(V), (WS_BYTES + sizeof(V) - 1) / sizeof(V) * sizeof(V));
+    return ws;
+}
+
+static void work(worker_arg *w) {
+    V *ws = w->bwd ? thread_ws() : NULL;
+    if (w->bwd && !ws) return; /* the other threads do its share */
     for (int id; (id = atomic_fetch_add(&w->J->next, 1)) < w->J->nunits;) {
         run_unit(w->J, id, ws);
         atomic_fetch_add(&w->J->done, 1);
     }
-    free(ws);
     _mm_sfence(); /* streaming stores are weakly ordered */
+}
+
+/* A process-wide pool of helper threads, started on first use and kept: starting and joining a
+ * thread per call cost ~60 us here, a condition-variable wake-up a fraction of it. One call
+ * uses the pool at a time; a concurrent call (another context's thread) starts its own threads. */
+static struct {
+    pthread_mutex_t job, mu;
+    pthread_cond_t go, done;
+    int n, busy;
+    unsigned gen; /* wraps */
+    worker_arg *task;
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+          PTHREAD_COND_INITIALIZER, 0, 0, 0, NULL};
+
+static void *pool_main(void *gen0) {
+    pthread_mutex_lock(&pool.mu);
+    unsigned seen = (unsigned)(uintptr_t)gen0; /* the generation before the job it was started for */
+    for (;;) {
+        while (pool.gen == seen) pthread_cond_wait(&pool.go, &pool.mu);
+        seen = pool.gen;
+        worker_arg *w = pool.task;
+        pthread_mutex_unlock(&pool.mu);
+        work(w);
+        pthread_mutex_lock(&pool.mu);
+        if (--pool.busy == 0) pthread_cond_signal(&pool.done);
+    }
     return NULL;
+}
+
+static void *worker(void *p) {
+    work(p);
+    return NULL;
+}
+
+/* Runs w on the calling thread and `helpers` pool threads; 0 if the pool is busy or cannot grow
+ * to that size (the caller then starts its own threads). */
+static int pool_run(worker_arg *w, int helpers) {
+    if (pthread_mutex_trylock(&pool.job) != 0) return 0;
+    pthread_mutex_lock(&pool.mu);
+    while (pool.n < helpers) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, pool_main, (void *)(uintptr_t)pool.gen) != 0) break;
+        pthread_detach(t);
+        pool.n++;
+    }
+    const int ok = pool.n >= helpers;
+    if (ok) {
+        pool.task = w;
+        pool.busy = pool.n;
+        pool.gen++;
+        pthread_cond_broadcast(&pool.go);
+    }
+    pthread_mutex_unlock(&pool.mu);
+    if (ok) {
+        work(w);
+        pthread_mutex_lock(&pool.mu);
+        while (pool.busy) pthread_cond_wait(&pool.done, &pool.mu);
+        pthread_mutex_unlock(&pool.mu);
+    }
+    pthread_mutex_unlock(&pool.job);
+    return ok;
 }
 #endif /* HOST_AVX2 */
 
@@ -459,14 +525,18 @@ static climp_status run_parallel(job *J, int nthreads, int bwd) {
 #if HOST_AVX2
     pthread_t th[MAX_THREADS];
     worker_arg w = {J, bwd};
-    int started = 0;
     atomic_store(&J->next, 0);
     atomic_store(&J->done, 0);
     if (nthreads > J->nunits) nthreads = J->nunits;
-    for (int i = 1; i < nthreads; i++)
-        if (pthread_create(&th[started], NULL, worker, &w) == 0) started++;
-    worker(&w);
-    for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+    if (nthreads <= 1) {
+        work(&w);
+    } else if (!pool_run(&w, nthreads - 1)) {
+        int started = 0;
+        for (int i = 1; i < nthreads; i++)
+            if (pthread_create(&th[started], NULL, worker, &w) == 0) started++;
+        work(&w);
+        for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+    }
     if (atomic_load(&J->done) == J->nunits) return CLIMP_OK;
     climp_error_set("scan: host variant: out of memory for the backward's workspace");
 #else
