@@ -5,10 +5,7 @@
 #include "model/scan.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-
-#include "model/scan_host.h"
 
 #define SCAN_SRC "scan"
 #define N1_SRC "scan_n1"
@@ -27,8 +24,7 @@
 /* Resolved tunables and the derived sizes of one call. */
 typedef struct plan {
     int B, L, Dc, N, G, cpg, K, chunk, cb, wg, gpu, seq;
-    int n1;   /* the CPU_N1 variant (scan_n1.cl) */
-    int host; /* the HOST variant (model/scan_host.c) */
+    int n1; /* the CPU_N1 variant (scan_n1.cl) */
     int nmax, chunkmax; /* compile-time capacities (program buckets) */
     int nblk_item; /* channel blocks per group as work-items (forward, phase A, CPU backward) */
     int nblk_part; /* dBm/dCm partials per group: CPU blocks or GPU work-groups */
@@ -50,7 +46,7 @@ static int chunk_bucket(int chunk) {
 }
 
 static climp_status check_tunables(const climp_scan_shape *s) {
-    if (s->chunk < 0 || s->chunk > 1024 || s->variant < 0 || s->variant > CLIMP_SCAN_HOST ||
+    if (s->chunk < 0 || s->chunk > 1024 || s->variant < 0 || s->variant > CLIMP_SCAN_CPU_N1 ||
         (s->cb && s->cb != 1 && s->cb != 2 && s->cb != 4 && s->cb != 8 && s->cb != 16) ||
         (s->wg && (!is_pow2(s->wg) || s->wg > 256)) || s->split < 0 ||
         s->split > CLIMP_SCAN_SPLIT_SEQUENTIAL || s->slab < 0) {
@@ -59,10 +55,9 @@ static climp_status check_tunables(const climp_scan_shape *s) {
         return CLIMP_ERR_INVALID_ARG;
     }
     int chunk = s->chunk ? s->chunk : DEFAULT_CHUNK, cb = s->cb ? s->cb : heuristic_cb(chunk);
-    if ((s->variant == CLIMP_SCAN_CPU_N1 || s->variant == CLIMP_SCAN_HOST) &&
-        (s->N != 1 || chunk > 64)) {
-        climp_error_set("scan: the %s variant needs N = 1 and chunk <= 64 (N %d, chunk %d)",
-                        s->variant == CLIMP_SCAN_HOST ? "host" : "cpu-n1", s->N, chunk);
+    if (s->variant == CLIMP_SCAN_CPU_N1 && (s->N != 1 || chunk > 64)) {
+        climp_error_set("scan: the cpu-n1 variant needs N = 1 and chunk <= 64 (N %d, chunk %d)",
+                        s->N, chunk);
         return CLIMP_ERR_INVALID_ARG;
     }
     if (s->variant != CLIMP_SCAN_GPU && s->variant != CLIMP_SCAN_FPGA &&
@@ -164,18 +159,6 @@ static int heuristic_cb(int chunk) {
     return cb;
 }
 
-/* $CLIMP_SCAN_VARIANT (cpu, gpu, cpu-n1, host; anything else: none) as a CLIMP_SCAN_* value,
- * or 0. */
-static int env_variant(void) {
-    const char *e = getenv("CLIMP_SCAN_VARIANT");
-    if (!e) return 0;
-    return !strcmp(e, "cpu")      ? CLIMP_SCAN_CPU
-           : !strcmp(e, "gpu")    ? CLIMP_SCAN_GPU
-           : !strcmp(e, "cpu-n1") ? CLIMP_SCAN_CPU_N1
-           : !strcmp(e, "host")   ? CLIMP_SCAN_HOST
-                                  : 0;
-}
-
 static int tune(climp_ctx *ctx, const char *param, int N, int fallback) {
     char key[48];
     snprintf(key, sizeof key, "scan.%s@N%d", param, N);
@@ -201,15 +184,9 @@ static climp_scan_shape resolve_auto(climp_ctx *ctx, const climp_scan_shape *s, 
     int v = s->variant;
     if (v == CLIMP_SCAN_AUTO) {
         const int n1 = N == 1 && (s->chunk ? s->chunk : DEFAULT_CHUNK) <= 64;
-        const int host = n1 && climp_scan_host_supported(ctx);
-        const int dflt = !info->is_cpu ? CLIMP_SCAN_GPU
-                         : host        ? CLIMP_SCAN_HOST
-                         : n1          ? CLIMP_SCAN_CPU_N1
-                                       : CLIMP_SCAN_CPU;
-        const int e = env_variant();
-        v = e ? e : tune(ctx, "variant", N, dflt);
-        if (v != CLIMP_SCAN_CPU && v != CLIMP_SCAN_GPU && !(v == CLIMP_SCAN_CPU_N1 && n1) &&
-            !(v == CLIMP_SCAN_HOST && host))
+        const int dflt = !info->is_cpu ? CLIMP_SCAN_GPU : n1 ? CLIMP_SCAN_CPU_N1 : CLIMP_SCAN_CPU;
+        v = tune(ctx, "variant", N, dflt);
+        if (v != CLIMP_SCAN_CPU && v != CLIMP_SCAN_GPU && !(v == CLIMP_SCAN_CPU_N1 && n1))
             v = dflt;
     }
     /* heuristic values first, then each tuned value on top where it is valid and fits */
@@ -221,8 +198,6 @@ static climp_scan_shape resolve_auto(climp_ctx *ctx, const climp_scan_shape *s, 
     r.cb = s->cb ? s->cb : tune(ctx, "cb", N, heuristic_cb(r.chunk));
     r.wg = s->wg ? s->wg : tune(ctx, "wg", N, h.wg);
     *gpu = v == CLIMP_SCAN_GPU;
-    if (v == CLIMP_SCAN_HOST) /* cb and wg mean nothing to it; the reductions are its own */
-        r.cb = h.cb, r.wg = h.wg;
     if (check_tunables(&r) != CLIMP_OK || !fits(s, &r, *gpu)) {
         r = h;
         if (!fits(s, &r, *gpu)) /* only a variant the caller forced can get here */
@@ -264,10 +239,6 @@ static plan device_plan(climp_ctx *ctx, const climp_scan_shape *s) {
     plan p = make_plan(&r, gpu);
     if (r.variant == CLIMP_SCAN_CPU_N1 && n1_plan(info, s, &p))
         return p;
-    if (r.variant == CLIMP_SCAN_HOST) {
-        p.host = p.seq = 1;
-        return p;
-    }
     long items = (long)p.B * p.G * p.nblk_item;
     long target = (long)(info->compute_units ? info->compute_units : 1) * (info->is_cpu ? 4 : 256);
     int split = s->split;
@@ -310,11 +281,8 @@ climp_scan_shape climp_scan_resolve(climp_ctx *ctx, const climp_scan_shape *s) {
     }
     plan p = device_plan(ctx, s);
     r.chunk = p.chunk;
-    r.variant = p.gpu    ? CLIMP_SCAN_GPU
-                : p.n1   ? CLIMP_SCAN_CPU_N1
-                : p.host ? CLIMP_SCAN_HOST
-                         : CLIMP_SCAN_CPU;
-    r.cb = p.n1 || p.host ? N1_CB : p.cb;
+    r.variant = p.gpu ? CLIMP_SCAN_GPU : p.n1 ? CLIMP_SCAN_CPU_N1 : CLIMP_SCAN_CPU;
+    r.cb = p.n1 ? N1_CB : p.cb;
     r.wg = p.wg;
     r.split = p.seq ? CLIMP_SCAN_SPLIT_SEQUENTIAL : CLIMP_SCAN_SPLIT_CHUNKS;
     r.slab = p.Ls * p.bslab;
@@ -500,12 +468,6 @@ climp_status climp_scan_forward(climp_ctx *ctx, const climp_scan_shape *s, climp
         return climp_launch(ctx, k, 1, k_one, k_one, n, a);
     }
     const plan p = device_plan(ctx, s);
-    if (p.host) {
-        climp_scan_shape h = *s;
-        h.chunk = p.chunk;
-        return climp_scan_host_forward(ctx, &h, u, delta_raw, A_log, Bm, Cm, D, delta_bias, z,
-                                       out, states);
-    }
     climp_kernel *kf = NULL, *kc = NULL;
     CLIMP_TRY(get_kernel(ctx, &p, "scan_fwd", &kf));
     if (!p.seq && p.K > 1)
@@ -589,13 +551,6 @@ climp_status climp_scan_backward(climp_ctx *ctx, const climp_scan_shape *s, clim
         return climp_launch(ctx, k, 1, k_one, k_one, n, a);
     }
     const plan p = device_plan(ctx, s);
-    if (p.host) {
-        climp_scan_shape h = *s;
-        h.chunk = p.chunk;
-        return climp_scan_host_backward(ctx, &h, u, delta_raw, A_log, Bm, Cm, D, delta_bias, z,
-                                        states, dout, du, ddelta_raw, dA_log, dBm, dCm, dD,
-                                        ddelta_bias, dz);
-    }
     const climp_device_info *info = climp_ctx_info(ctx);
     if (p.gpu && ((size_t)p.wg > info->max_work_group_size ||
                   (uint64_t)2 * p.chunkmax * p.wg * sizeof(float) > info->local_mem_bytes)) {

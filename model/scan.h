@@ -42,20 +42,15 @@ extern "C" {
  * CLIMP_ERR_INVALID_ARG): a work-item owns up to 32 vectors of 8 consecutive channels (a whole
  * group where that leaves enough work-items), advances 4 of them through the math together and
  * prefetches the rows it reads next; always the sequential split, cb / wg / split ignored. AUTO
- * HOST (model/scan_host.c): no kernel, native C with AVX2 / FMA on the CPU device's own buffers
- * (mapped, no copy), for N = 1 and chunk <= 64 on x86-64 CPUs with AVX2 and FMA and CPU devices
- * with host-unified memory (else CLIMP_ERR_UNSUPPORTED); the backward needs no scratch. AUTO
- * picks FPGA when climp_ctx_variant(ctx) is "fpga", else on CPU devices HOST, then CPU_N1 where
- * they apply and CPU otherwise, and GPU elsewhere; $CLIMP_SCAN_VARIANT (cpu, gpu, cpu-n1, host)
- * overrides AUTO and the tuning table where the variant applies. Outputs must not overlap inputs
- * (the FPGA kernels declare their pointers restrict). */
+ * picks FPGA when climp_ctx_variant(ctx) is "fpga", else on CPU devices CPU_N1 where it applies
+ * and CPU otherwise, and GPU elsewhere. Outputs must not overlap inputs (the FPGA kernels
+ * declare their pointers restrict). */
 enum {
     CLIMP_SCAN_AUTO = 0,
     CLIMP_SCAN_CPU = 1,
     CLIMP_SCAN_GPU = 2,
     CLIMP_SCAN_FPGA = 3,
-    CLIMP_SCAN_CPU_N1 = 4,
-    CLIMP_SCAN_HOST = 5
+    CLIMP_SCAN_CPU_N1 = 4
 };
 /* Chunk mapping. CHUNKS: every chunk is its own work-item (three passes: local scans, carry
  * propagation over chunk ends, fix-up scans), for few long sequences. SEQUENTIAL: one work-item
@@ -87,9 +82,8 @@ typedef struct climp_scan_shape {
 /* Tuning table (runtime/climp_runtime.h, climp_tune_int; written by `climp tune`). For each field
  * of climp_scan_shape that is 0 (variant: AUTO, split: AUTO) the launcher looks up, with <n> the
  * state size N (e.g. "scan.cb@N16", "scan.chunk@N1"; the key without "@N<n>" is the fallback):
- *   scan.variant@N<n>  CLIMP_SCAN_CPU (1), CLIMP_SCAN_GPU (2), CLIMP_SCAN_CPU_N1 (4, N = 1) or
- *                      CLIMP_SCAN_HOST (5, N = 1); heuristic: HOST or CPU_N1 (N = 1) or CPU on
- *                      CPU devices
+ *   scan.variant@N<n>  CLIMP_SCAN_CPU (1), CLIMP_SCAN_GPU (2) or CLIMP_SCAN_CPU_N1 (4, N = 1);
+ *                      heuristic: CPU_N1 (N = 1) or CPU on CPU devices
  *   scan.chunk@N<n>    tokens per chunk; heuristic 64
  *   scan.cb@N<n>       CPU variant channels per work-item (1, 2, 4, 8, 16); heuristic above
  *   scan.wg@N<n>       GPU variant work-group size; heuristic 64

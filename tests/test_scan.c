@@ -4,7 +4,6 @@
  * strided views and untouched gaps; (3) bitwise determinism of the backward; (4) invalid
  * arguments return their error and enqueue nothing. The FPGA variant, the tuning table and the
  * timing mode are in tests/test_scan_tune.c; shared helpers in tests/test_scan_util.h. */
-#include "model/scan_host.h"
 #include "tests/test_scan_util.h"
 
 /* ---------------------------------------------------------------- (1) finite differences */
@@ -128,17 +127,13 @@ static void invalid_check(climp_ctx *ctx) {
                  {"ld_z < Dc with z", ok, CLIMP_ERR_SHAPE},
                  {"cpu-n1 variant with N=3", ok, CLIMP_ERR_INVALID_ARG},
                  {"cpu-n1 variant with chunk 128", ok, CLIMP_ERR_INVALID_ARG},
-                 {"variant 6", ok, CLIMP_ERR_INVALID_ARG},
-                 {"host variant with N=3", ok, CLIMP_ERR_INVALID_ARG},
-                 {"host variant with chunk 128", ok, CLIMP_ERR_INVALID_ARG}};
+                 {"variant 5", ok, CLIMP_ERR_INVALID_ARG}};
     cases[0].s.B = 0, cases[1].s.G = 4, cases[2].s.N = 257, cases[3].s.ld_u = 5;
     cases[4].s.bc_stride_g = 2, cases[5].s.chunk = 2000, cases[6].s.cb = 3, cases[7].s.ld_z = 5;
     cases[8].s.variant = CLIMP_SCAN_CPU_N1;
     cases[9].s.variant = CLIMP_SCAN_CPU_N1, cases[9].s.N = 1, cases[9].s.chunk = 128;
     cases[9].s.bc_stride_b = 18, cases[9].s.bc_stride_l = 2, cases[9].s.bc_stride_g = 1;
-    cases[10].s.variant = 6;
-    cases[11].s.variant = CLIMP_SCAN_HOST;
-    cases[12] = cases[9], cases[12].s.variant = CLIMP_SCAN_HOST;
+    cases[10].s.variant = 5;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const climp_scan_shape *s = &cases[i].s;
         climp_status e = climp_scan_forward(ctx, s, v, v, v, v, v, v, v, v, v, v);
@@ -254,35 +249,6 @@ int main(void) {
         if (scan_awkward[i].N == 1)
             device_check(ctx, &scan_awkward[i], n1cf, 2, ch2, 2);
     determinism_check(ctx, &n1a, &n1cf[1]);
-    /* The native host variant (model/scan_host.c) on the same shapes: units whose channels end
-     * inside a vector (masked loads and stores), several units per group, the gate, padded
-     * strides, chunks 1 / 37 / 64, and bitwise-equal reruns. Where this machine or build cannot
-     * run it, a forced host variant must refuse with CLIMP_ERR_UNSUPPORTED. */
-    const config hostcf[] = {{CLIMP_SCAN_HOST, 0, 0, 0, 0}};
-    if (climp_scan_host_supported(ctx)) {
-        device_check(ctx, &n1a, hostcf, 1, ch3, 3);
-        device_check(ctx, &n1b, hostcf, 1, ch3, 3);
-        device_check(ctx, &vm, hostcf, 1, ch2, 2);
-        for (int i = 0; i < SCAN_NAWKWARD; i++)
-            if (scan_awkward[i].N == 1)
-                device_check(ctx, &scan_awkward[i], hostcf, 1, ch3, 3);
-        determinism_check(ctx, &n1a, &hostcf[0]);
-        determinism_check(ctx, &n1b, &hostcf[0]);
-        climp_scan_shape a = {.B = 1, .L = 9, .Dc = 8, .N = 1, .G = 1, .variant = 0};
-        tu_check(climp_scan_resolve(ctx, &a).variant == CLIMP_SCAN_HOST,
-                 "AUTO picks the host variant at N = 1 on this CPU device");
-    } else {
-        prob p = make_prob(&n1a, 5);
-        climp_scan_shape s = p.s;
-        s.variant = CLIMP_SCAN_HOST;
-        devbufs d;
-        dev_setup(ctx, &p, &s, &d);
-        const climp_status e = climp_scan_forward(ctx, &s, V(d.u), V(d.dt), V(d.A), d.Bm, d.Cm,
-                                                  V(d.D), V(d.bias), d.vz, V(d.out), V(d.st));
-        tu_check(e == CLIMP_ERR_UNSUPPORTED, "host variant without AVX2 / a CPU device: %s",
-                 climp_status_name(e));
-        dev_free(&d), free_prob(&p);
-    }
     const spec n20 = {"n20-g2", 2, 40, 8, 20, 2, 1, 2, 0, 0}; /* dB/dC sums: 16 lanes + 4 */
     device_check(ctx, &n20, autocf, 1, ch2, 2);
     determinism_check(ctx, &m130, &autocf[0]);

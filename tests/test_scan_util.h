@@ -245,7 +245,6 @@ static const char *variant_name(int v) {
     return v == CLIMP_SCAN_GPU    ? "gpu"
            : v == CLIMP_SCAN_FPGA   ? "fpga"
            : v == CLIMP_SCAN_CPU_N1 ? "cpu-n1"
-           : v == CLIMP_SCAN_HOST   ? "host"
                                     : "cpu";
 }
 

@@ -214,7 +214,6 @@ static cJSON *tuning_json(climp_ctx *ctx) {
         cJSON_AddNumberToObject(s, "chunk", r.chunk);
         climp_json_str(s, "variant", r.variant == CLIMP_SCAN_CPU      ? "cpu"
                                      : r.variant == CLIMP_SCAN_CPU_N1 ? "cpu-n1"
-                                     : r.variant == CLIMP_SCAN_HOST   ? "host"
                                      : r.variant == CLIMP_SCAN_FPGA   ? "fpga"
                                                                       : "gpu");
         cJSON_AddNumberToObject(s, "cb", r.cb);
