@@ -202,10 +202,6 @@ climp_status climp_hostmap_unmap(climp_ctx *ctx, climp_hostmap *m) {
     return s;
 }
 
-void climp_profile_host(climp_ctx *ctx, const char *name, double seconds) {
-    if (ctx && ctx->profile) rt_prof_add(ctx, name, seconds);
-}
-
 uint64_t climp_ctx_mem_current(const climp_ctx *ctx) { return ctx->mem_current; }
 uint64_t climp_ctx_mem_peak(const climp_ctx *ctx) { return ctx->mem_peak; }
 void climp_ctx_mem_reset_peak(climp_ctx *ctx) { ctx->mem_peak = ctx->mem_current; }

@@ -168,11 +168,11 @@ climp_status climp_buffer_map(climp_ctx *ctx, climp_buffer *b, size_t off, size_
                               int write, void **ptr);
 climp_status climp_buffer_unmap(climp_ctx *ctx, climp_buffer *b, void *ptr);
 
-/* Host access to several views at once, for native host paths on CPU devices (host-BLAS GEMM,
- * the d_state-1 scan): add each view with the floats it spans, map (blocking: the queue is
- * drained first), use climp_hostmap_ptr, unmap. Views of one buffer share one mapping over the
- * union of their ranges (no byte is mapped twice, which OpenCL leaves undefined for writes). */
-#define CLIMP_HOSTMAP_MAX 24
+/* Host access to several views at once, for native host paths on CPU devices (the host-BLAS
+ * GEMM): add each view with the floats it spans, map (blocking: the queue is drained first), use
+ * climp_hostmap_ptr, unmap. Views of one buffer share one mapping over the union of their ranges
+ * (no byte is mapped twice, which OpenCL leaves undefined for writes). */
+#define CLIMP_HOSTMAP_MAX 8
 typedef struct climp_hostmap {
     int n, mapped;
     struct climp_hostmap_region {
@@ -189,9 +189,6 @@ climp_status climp_hostmap_map(climp_ctx *ctx, climp_hostmap *m, const char *wha
 float *climp_hostmap_ptr(const climp_hostmap *m, climp_tview v); /* NULL if v was not added */
 /* Unmaps whatever was mapped (also after a failed map); returns the first error. */
 climp_status climp_hostmap_unmap(climp_ctx *ctx, climp_hostmap *m);
-/* Profiler: attribute host-side work of a native path to a row like a kernel launch (no-op when
- * the context does not profile). */
-void climp_profile_host(climp_ctx *ctx, const char *name, double seconds);
 
 /* Device memory accounting (every buffer_create / destroy). */
 uint64_t climp_ctx_mem_current(const climp_ctx *ctx);

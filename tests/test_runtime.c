@@ -280,12 +280,59 @@ static void test_caches(const char *self) {
     if (system(rm)) fprintf(stderr, "cleanup failed\n");
 }
 
+/* climp_hostmap: two views of one buffer share one mapping (read one, write the other), a
+ * second buffer maps beside it, writes land, and a ninth buffer is refused. */
+static void test_hostmap(climp_ctx *ctx) {
+    climp_buffer *a = NULL, *b = NULL;
+    CLIMP_CHECK(climp_buffer_create(ctx, "hostmap.a", 64 * sizeof(float), &a));
+    CLIMP_CHECK(climp_buffer_create(ctx, "hostmap.b", 8 * sizeof(float), &b));
+    float h[64];
+    for (int i = 0; i < 64; i++) h[i] = (float)i;
+    CLIMP_CHECK(climp_buffer_write(ctx, a, 0, sizeof h, h));
+    CLIMP_CHECK(climp_buffer_write(ctx, b, 0, 8 * sizeof(float), h));
+    const climp_tview va = climp_buffer_view(a);
+    const climp_tview lo = climp_view_sub(va, 3, 10), hi = climp_view_sub(va, 40, 16);
+    const climp_tview vb = climp_buffer_view(b), none = {0};
+    climp_hostmap m = {0};
+    CLIMP_CHECK(climp_hostmap_add(&m, lo, 10, 0));
+    CLIMP_CHECK(climp_hostmap_add(&m, hi, 16, 1));
+    CLIMP_CHECK(climp_hostmap_add(&m, vb, 8, 0));
+    CLIMP_CHECK(climp_hostmap_add(&m, none, 5, 1)); /* ignored */
+    tu_check(m.n == 2, "views of one buffer merge into one region (%d regions)", m.n);
+    CLIMP_CHECK(climp_hostmap_map(ctx, &m, "test"));
+    const float *pl = climp_hostmap_ptr(&m, lo), *pb = climp_hostmap_ptr(&m, vb);
+    float *ph = climp_hostmap_ptr(&m, hi);
+    tu_check(pl && ph && pb && pl[0] == 3.0f && pl[9] == 12.0f && ph[0] == 40.0f &&
+                 pb[7] == 7.0f && ph - pl == 37,
+             "mapped pointers address the views' elements");
+    for (int i = 0; i < 16; i++) ph[i] = -1.0f - (float)i;
+    CLIMP_CHECK(climp_hostmap_unmap(ctx, &m));
+    tu_check(climp_hostmap_ptr(&m, lo) == NULL, "no pointer after unmap");
+    float back[64];
+    CLIMP_CHECK(climp_buffer_read(ctx, a, 0, sizeof back, back));
+    tu_check(back[39] == 39.0f && back[40] == -1.0f && back[55] == -16.0f && back[56] == 56.0f,
+             "writes through the mapping land, nothing else changes");
+    climp_hostmap full = {0};
+    climp_buffer *many[CLIMP_HOSTMAP_MAX + 1] = {0};
+    climp_status last = CLIMP_OK;
+    for (int i = 0; i <= CLIMP_HOSTMAP_MAX; i++) {
+        CLIMP_CHECK(climp_buffer_create(ctx, "hostmap.n", 16, &many[i]));
+        last = climp_hostmap_add(&full, climp_buffer_view(many[i]), 4, 0);
+    }
+    tu_check(last == CLIMP_ERR_INVALID_ARG, "buffer %d of a host map is refused: %s",
+             CLIMP_HOSTMAP_MAX + 1, climp_status_name(last));
+    for (int i = 0; i <= CLIMP_HOSTMAP_MAX; i++) climp_buffer_destroy(many[i]);
+    climp_buffer_destroy(a);
+    climp_buffer_destroy(b);
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "--child")) return child(argv[2]);
     test_status_names();
     climp_ctx *ctx = tu_open_ctx();
     test_selection();
     test_kernel_and_buffers(ctx);
+    test_hostmap(ctx);
     climp_ctx_close(ctx);
     char self[1024];
     ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
