@@ -131,21 +131,6 @@ climp_status climp_view_zero(climp_ctx *ctx, climp_tview v) {
     return climp_buffer_fill_zero(ctx, v.buf, v.off * 4, v.n * 4);
 }
 
-climp_status climp_buffer_map(climp_ctx *ctx, climp_buffer *b, size_t off, size_t bytes,
-                              int write, void **ptr) {
-    CLIMP_TRY(check_range(b, off, bytes, "map"));
-    cl_int err;
-    cl_map_flags fl = write ? (CL_MAP_READ | CL_MAP_WRITE) : CL_MAP_READ;
-    *ptr = clEnqueueMapBuffer(ctx->queue, b->mem, CL_TRUE, fl, off, bytes ? bytes : 4, 0, NULL,
-                              NULL, &err);
-    return rt_cl(err, "clEnqueueMapBuffer");
-}
-
-climp_status climp_buffer_unmap(climp_ctx *ctx, climp_buffer *b, void *ptr) {
-    return rt_cl(clEnqueueUnmapMemObject(ctx->queue, b->mem, ptr, 0, NULL, NULL),
-                 "clEnqueueUnmapMemObject");
-}
-
 climp_status climp_hostmap_add(climp_hostmap *m, climp_tview v, size_t n, int write) {
     if (!v.buf) return CLIMP_OK;
     const size_t lo = v.off * sizeof(float), hi = (v.off + n) * sizeof(float);

@@ -162,12 +162,6 @@ climp_status climp_view_write(climp_ctx *ctx, climp_tview v, const float *src, s
 climp_status climp_view_read(climp_ctx *ctx, climp_tview v, float *dst, size_t n);
 climp_status climp_view_zero(climp_ctx *ctx, climp_tview v);
 
-/* Map for host access (waits for the queue). Used by the host-BLAS GEMM path on CPU devices,
- * where this returns the buffer's own memory without a copy. */
-climp_status climp_buffer_map(climp_ctx *ctx, climp_buffer *b, size_t off, size_t bytes,
-                              int write, void **ptr);
-climp_status climp_buffer_unmap(climp_ctx *ctx, climp_buffer *b, void *ptr);
-
 /* Host access to several views at once, for native host paths on CPU devices (the host-BLAS
  * GEMM): add each view with the floats it spans, map (blocking: the queue is drained first), use
  * climp_hostmap_ptr, unmap. Views of one buffer share one mapping over the union of their ranges
