@@ -238,13 +238,17 @@ int main(void) {
     /* The N = 1 variant (scan_n1.cl): groups whose channels end inside a vector (37 per group),
      * several blocks per group with a partial last one (300 per group, one sequence), the gate,
      * padded strides, chunks that are not a multiple of its token blocks, one-token chunks,
-     * and slabs (the carry handed between backward launches through the scratch). */
+     * slabs (the carry handed between backward launches through the scratch), and a batch whose
+     * groups are still split in two blocks. */
     const spec n1a = {"n1-g4-z", 2, 70, 4 * 37, 1, 4, 1, 6, 3, 0};
     const spec n1b = {"n1-wide", 1, 150, 2 * 300, 1, 2, 0, 4, 0, 0};
+    /* a batch that alone gives the work-items, groups of 13 vectors: still 2 blocks (8 + 5) */
+    const spec n1c = {"n1-batch", 4, 45, 2 * 100, 1, 2, 0, 0, 0, 0};
     const config n1cf[] = {{CLIMP_SCAN_CPU_N1, 0, 0, 0, 0}, {CLIMP_SCAN_CPU_N1, 0, 0, 0, 32}};
     const int ch3[] = {1, 37, 64};
     device_check(ctx, &n1a, n1cf, 2, ch3, 3);
     device_check(ctx, &n1b, n1cf, 2, ch3, 3);
+    device_check(ctx, &n1c, n1cf, 2, ch3, 3);
     for (int i = 0; i < SCAN_NAWKWARD; i++)
         if (scan_awkward[i].N == 1)
             device_check(ctx, &scan_awkward[i], n1cf, 2, ch2, 2);
