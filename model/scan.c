@@ -209,9 +209,9 @@ static climp_scan_shape resolve_auto(climp_ctx *ctx, const climp_scan_shape *s, 
 /* Turns a CPU plan into the CPU_N1 one (scan_n1.cl) when it fits the caller's buffers: blocks of
  * up to N1_NWMAX vectors, as few per group as still give 4 work-items per compute unit, but at
  * least 2 per group of more than 2 NV vectors (VMamba-T stage 0 at batch 8, beyond the last-level
- * cache: blocks of 12 vectors ran the forward 1.09-1.32x faster than whole groups of 24 in five
- * alternating runs; the backward the same; prefetching 6 or 8 tokens ahead instead of 16 did not
- * recover it), the sequential split. nw per block follows from nblk by the
+ * cache: blocks of 12 vectors ran the forward 1.03x and 1.10x faster than whole groups of 24 in
+ * two A/B runs whose arms swapped order every round, the backward the same within noise; a
+ * shorter prefetch distance with whole groups did not do the same), the sequential split. nw per block follows from nblk by the
  * kernel's formula (BLOCK_SETUP). Returns 0 (p unchanged) when it does not fit. */
 static int n1_plan(const climp_device_info *info, const climp_scan_shape *s, plan *p) {
     const int vpg = cdiv(p->cpg, N1_CB);
