@@ -193,7 +193,9 @@ kernel void scan_fwd_n1(FWD_ARGS, global float *sd, const ulong sd_off, const in
  * delta and its derivative sigmoid(v), then exp(delta A) and the states (from st); a reverse pass
  * forms the adjoint and every gradient. The dBm / dCm contributions of all the block's vectors
  * are summed per token before one lane sum. While chunk k is computed, the rows of chunk k-1
- * (the next one) are prefetched, those to be written included. */
+ * (the next one) are prefetched, those to be written included. One more argument after b0: nt,
+ * whether du and ddelta_raw may take streaming stores (the host decides by size: see
+ * model/scan.c, bwd_streaming). */
 #define BWD_ARGS                                                                              \
     TOK_ARGS, global const float *dout, const ulong dout_off, const int ld_dout,              \
         global const float *st, const ulong st_off, global float *q_, const ulong q_off,      \
@@ -207,11 +209,12 @@ kernel void scan_fwd_n1(FWD_ARGS, global float *sd, const ulong sd_off, const in
         pB_off, pC, pC_off, Ls, du, du_off, ld_du, ddt, ddt_off, ld_ddt, dz, dz_off, ld_dz, k0, \
         kc
 
-__attribute__((always_inline)) static void bwd_body(BWD_ARGS, const int b0, const int full) {
+__attribute__((always_inline)) static void bwd_body(BWD_ARGS, const int b0, const int nt,
+                                                    const int full) {
     const int b = b0 + get_global_id(2);
     BLOCK_SETUP;
     vec gc[NWMAX]; /* adjoint carry entering each chunk from the right */
-    const int ns = HAVE_NT && full && ALIGNED_ROWS(du, du_off + c0, ld_du) &&
+    const int ns = HAVE_NT && nt && full && ALIGNED_ROWS(du, du_off + c0, ld_du) &&
                    ALIGNED_ROWS(ddt, ddt_off + c0, ld_ddt);
     vec DL[CHUNKMAX * NV], SG[CHUNKMAX * NV], AA[CHUNKMAX * NV], S[CHUNKMAX * NV];
     vec VB[CHUNKMAX], VC[CHUNKMAX];
@@ -327,10 +330,10 @@ __attribute__((always_inline)) static void bwd_body(BWD_ARGS, const int b0, cons
     if (ns) SFENCE();
 }
 
-kernel void scan_bwd_n1(BWD_ARGS, const int seq, const int b0) {
+kernel void scan_bwd_n1(BWD_ARGS, const int seq, const int b0, const int nt) {
     const int gb = get_global_id(0), cpg = Dc / G, vpg = (cpg + CB - 1) / CB;
     if (gb >= G * nblk || b0 + (int)get_global_id(2) >= B) return;
     const int nw = (((vpg + nblk - 1) / nblk + NV - 1) / NV) * NV;
-    if ((gb % nblk + 1) * nw * CB <= cpg) bwd_body(BWD_NAMES, b0, 1); /* every vector whole */
-    else bwd_body(BWD_NAMES, b0, 0);
+    if ((gb % nblk + 1) * nw * CB <= cpg) bwd_body(BWD_NAMES, b0, nt, 1); /* every vector whole */
+    else bwd_body(BWD_NAMES, b0, nt, 0);
 }

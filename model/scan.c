@@ -257,6 +257,20 @@ static plan device_plan(climp_ctx *ctx, const climp_scan_shape *s) {
     return p;
 }
 
+/* Streaming stores for the CPU_N1 backward's du and ddelta_raw: only while one such tensor fits
+ * the device's global memory cache. Measured (scripts/bench_ab, PoCL 3.1 on the 2-core EPYC with
+ * a 32 MiB L3, VMamba-T stage 0 shapes, 6 alternating rounds): at 19 MB per tensor (B L = 6272
+ * tokens, batch 2 or batch 4 of half length or batch 8 of a quarter) streaming stores were
+ * 1.19-1.28x faster than plain ones; at 38.5 MB (12544 tokens, as batch 4 or one sequence of 4x
+ * the length) plain stores were 1.37-1.47x faster, and at batch 8 (77 MB) 1.38-1.57x: there the
+ * backward with streaming stores fell from ~40% to ~22% of the bandwidth bound, with plain ones
+ * it holds ~30% at every size. The forward's single streaming stream keeps them at every size
+ * (plain stores 0.64-0.91x). No cache size reported: streaming stores, as before. */
+static int bwd_streaming(const climp_device_info *info, const plan *p) {
+    const double tensor = (double)p->B * p->L * p->Dc * sizeof(float);
+    return !info->global_mem_cache_bytes || tensor <= (double)info->global_mem_cache_bytes;
+}
+
 /* FPGA variant: forced by the caller, or AUTO on a context of the "fpga" kernel variant. */
 static int use_fpga(climp_ctx *ctx, const climp_scan_shape *s) {
     return s->variant == CLIMP_SCAN_FPGA ||
@@ -612,6 +626,8 @@ climp_status climp_scan_backward(climp_ctx *ctx, const climp_scan_shape *s, clim
     const int ik0 = n++, ikc = n++;
     a[n++] = climp_arg_i32(p.seq);
     const int ib0 = n++;
+    if (p.n1)
+        a[n++] = climp_arg_i32(bwd_streaming(climp_ctx_info(ctx), &p));
     if (p.gpu)
         a[n++] = climp_arg_local((size_t)2 * p.chunkmax * p.wg * sizeof(float));
     /* Slabs: chunks from the last to the first (in sequential mode a slab hands its carry to the

@@ -86,6 +86,7 @@ typedef struct climp_device_info {
     int is_cpu, is_gpu, is_accelerator;
     unsigned compute_units, clock_mhz;
     uint64_t global_mem_bytes, local_mem_bytes, max_alloc_bytes;
+    uint64_t global_mem_cache_bytes; /* CL_DEVICE_GLOBAL_MEM_CACHE_SIZE (0: none reported) */
     size_t max_work_group_size;
     int fp16, fp64, subgroups, compiler_available, host_unified_memory;
     unsigned vector_width_float; /* preferred float vector width */

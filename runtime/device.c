@@ -120,6 +120,8 @@ static void fill_info(cl_platform_id pl, cl_device_id d, int pi, int di, climp_d
         in->global_mem_bytes = ul;
     if (clGetDeviceInfo(d, CL_DEVICE_LOCAL_MEM_SIZE, sizeof(ul), &ul, NULL) == CL_SUCCESS)
         in->local_mem_bytes = ul;
+    if (clGetDeviceInfo(d, CL_DEVICE_GLOBAL_MEM_CACHE_SIZE, sizeof(ul), &ul, NULL) == CL_SUCCESS)
+        in->global_mem_cache_bytes = ul;
     if (clGetDeviceInfo(d, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof(ul), &ul, NULL) == CL_SUCCESS)
         in->max_alloc_bytes = ul;
     if (clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof(sz), &sz, NULL) == CL_SUCCESS)

@@ -315,6 +315,7 @@ cJSON *climp_bench_device_json(const climp_bench *b) {
     cJSON_AddNumberToObject(o, "compute_units", d->compute_units);
     cJSON_AddNumberToObject(o, "clock_mhz", d->clock_mhz);
     cJSON_AddNumberToObject(o, "global_mem_bytes", (double)d->global_mem_bytes);
+    cJSON_AddNumberToObject(o, "global_mem_cache_bytes", (double)d->global_mem_cache_bytes);
     cJSON_AddNumberToObject(o, "max_alloc_bytes", (double)d->max_alloc_bytes);
     cJSON_AddBoolToObject(o, "host_unified_memory", d->host_unified_memory);
     climp_json_num(o, "estimated_peak_gflops", d->peak_gflops);

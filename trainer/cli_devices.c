@@ -88,6 +88,7 @@ static cJSON *device_json(const climp_device_info *d) {
     cJSON_AddNumberToObject(o, "compute_units", d->compute_units);
     cJSON_AddNumberToObject(o, "clock_mhz", d->clock_mhz);
     cJSON_AddNumberToObject(o, "global_mem_bytes", (double)d->global_mem_bytes);
+    cJSON_AddNumberToObject(o, "global_mem_cache_bytes", (double)d->global_mem_cache_bytes);
     cJSON_AddNumberToObject(o, "local_mem_bytes", (double)d->local_mem_bytes);
     cJSON_AddNumberToObject(o, "max_alloc_bytes", (double)d->max_alloc_bytes);
     cJSON_AddNumberToObject(o, "max_work_group_size", (double)d->max_work_group_size);
@@ -152,6 +153,7 @@ int climp_cmd_devices(int argc, char **argv) {
             printf("    %-22s %u @ %u MHz\n", "compute units", d->compute_units, d->clock_mhz);
             print_gib("global memory", d->global_mem_bytes);
             printf("    %-22s %.0f KiB\n", "local memory", d->local_mem_bytes / 1024.0);
+            printf("    %-22s %.0f KiB\n", "global memory cache", d->global_mem_cache_bytes / 1024.0);
             print_gib("max allocation", d->max_alloc_bytes);
             printf("    %-22s %zu\n", "max work-group size", d->max_work_group_size);
             printf("    %-22s fp16 %s, fp64 %s, subgroups %s\n", "features", d->fp16 ? "yes" : "no",
