@@ -17,7 +17,9 @@
  *     the output lines. Measured (scripts/bench_ab, 2 x 6 rounds, PoCL 3.1 on a 2-core EPYC) at
  *     the VMamba-T/B stage 0 and 2 shapes: forward 0.95-1.57x (geometric mean 1.09), backward
  *     0.70-1.37x (1.14); the gains are at stage 0, whose tensors do not stay in the caches
- *     anyway, as training batches' do not;
+ *     anyway, as training batches' do not. The backward takes them only while one tensor fits
+ *     the device's cache (its nt argument): beyond that, at VMamba-T stage 0 with 12544 tokens
+ *     or more, they made it 1.1-1.57x slower than plain stores;
  *   - instruction-level parallelism: the math runs NV vectors at a time written out statement
  *     by statement (the W-vector macros of scan_math.clh), and in passes over blocks of TB
  *     tokens whose results go to private arrays (L1): the forward computes softplus for the
