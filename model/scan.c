@@ -211,8 +211,9 @@ static climp_scan_shape resolve_auto(climp_ctx *ctx, const climp_scan_shape *s, 
  * least 2 per group of more than 2 NV vectors (VMamba-T stage 0 at batch 8, beyond the last-level
  * cache: blocks of 12 vectors ran the forward 1.03x and 1.10x faster than whole groups of 24 in
  * two A/B runs whose arms swapped order every round, the backward the same within noise; a
- * shorter prefetch distance with whole groups did not do the same), the sequential split. nw per block follows from nblk by the
- * kernel's formula (BLOCK_SETUP). Returns 0 (p unchanged) when it does not fit. */
+ * shorter prefetch distance with whole groups did not do the same), the sequential split. nw
+ * per block follows from nblk by the kernel's formula (BLOCK_SETUP). Returns 0 (p unchanged)
+ * when it does not fit. */
 static int n1_plan(const climp_device_info *info, const climp_scan_shape *s, plan *p) {
     const int vpg = cdiv(p->cpg, N1_CB);
     const long target = 4L * (info->compute_units ? info->compute_units : 1);
