@@ -109,10 +109,12 @@ assert v["flops_per_item"] == p["vision"], (v["flops_per_item"], p["vision"])
       --rounds 2 --json "$tmp/ab.json" -- kernels --quick --filter silu --no-reference --reps 1 \
       >"$tmp/ab.md" 2>"$tmp/ab.err"
   ok test $? -eq 0
-  ok grep -q "^| silu_fwd .*| [0-9.]*x |$" "$tmp/ab.md"
+  ok grep -q "^| silu_fwd .*| [0-9.]*x | [0-9.]*x ([0-9.]*-[0-9.]*) |$" "$tmp/ab.md"
   ok grep -q "round 2/2, b done" "$tmp/ab.err"
   ok "$PY" -c 'import json, sys; r = json.load(open(sys.argv[1]))["rows"][0]
-assert r["min_seconds"]["a"] > 0 and r["ratio_vs_first"]["b"] > 0, r' "$tmp/ab.json"
+assert r["min_seconds"]["a"] > 0 and r["ratio_vs_first"]["b"] > 0, r
+p = r["paired_ratios_vs_first"]["b"]
+assert len(p) == 2 and all(x > 0 for x in p), r' "$tmp/ab.json"
   "$PY" "$SRC/scripts/bench_ab" --arm a="$BIN" --arm b=/nonexistent/climp --rounds 1 -- kernels \
       --quick --filter silu >/dev/null 2>&1
   ok test $? -ne 0
