@@ -10,7 +10,11 @@
  * -nt 1 streaming stores, -hint 0/1/2 prefetch T0/T1/T2. Prints best and mean of 9 runs as % of
  * 20 bytes per element at 31.4 GB/s. Build: gcc -O2 -march=native -pthread chunk_passes.c
  * Figures (medians of alternated runs): shipped pattern (-split 8 -ch 64 -mode 2) 45-51%; whole
- * rows with the touch pass (-split 1 -ch 8 -mode 3) 53-64%; see ../README.md. */
+ * rows with the touch pass (-split 1 -ch 8 -mode 3) 53-64%; see ../README.md.
+ * Read them as rough: a tidier rewrite of this model (prefetches in helper functions, which
+ * GCC 12 drops entirely unless they are inlined: its mod/ref analysis sees no side effect) agreed
+ * on whole rows (64-65%) and without prefetches (29-31%), but ran the -mode 2 pattern at 24-28%
+ * against this file's 34-50% in alternated runs, for a reason not found. */
 #define _GNU_SOURCE
 #include <immintrin.h>
 #include <pthread.h>
