@@ -26,7 +26,8 @@
  *   scan_carry: dim0 = (b*Dc + c)*N + n; sequential over chunks.
  *   scan_bwd_reduce_bc: dim0 = ((b-b0)*nt + token of the slab)*G*nq + g*nq + q, n = 16q..16q+15
  *     (nq = ceil(N/16)); sums blocks j.
- *   scan_bwd_reduce_params: dim0 = c*N + n; sums (b, k) in order; n == 0 also does dD, dbias.
+ *   scan_bwd_reduce_params: dim0 = c*N + n; sums (b, k) in order over the slots it is given;
+ *     n == 0 also does dD, dbias.
  *   These three take any local size (the host uses a fixed one so drivers that specialise
  *   kernels per local size, like PoCL, compile them once).
  * No atomics: every sum runs in a fixed order, so results are bitwise reproducible.
@@ -321,8 +322,11 @@ kernel void scan_bwd_reduce_bc(const int nb, const int b0, const int N, const in
     }
 }
 
-/* dA_log[c, n] += A[c, n] * sum_{b,k} dA partial; for n == 0 also dD[c], ddelta_bias[c]. */
-kernel void scan_bwd_reduce_params(const int B, const int K, const int Dc, const int N,
+/* dA_log[c, n] += A[c, n] * sum_{b,k} dA partial; for n == 0 also dD[c], ddelta_bias[c]. The
+ * partials sit in chunk slots k = k_first, k_first + k_step, ... < K of every b (0, 1: every
+ * slot; scan_n1.cl's backward leaves one per slab, in its last chunk's slot). */
+kernel void scan_bwd_reduce_params(const int B, const int K, const int k_first, const int k_step,
+                                   const int Dc, const int N,
                                    global const float *A_log, const ulong A_off,
                                    global const float *q, const ulong q_off,
                                    global const float *pdd, const ulong pdd_off,
@@ -332,14 +336,16 @@ kernel void scan_bwd_reduce_params(const int B, const int K, const int Dc, const
     const int i = get_global_id(0);
     if (i >= Dc * N) return;
     float sA = 0.0f, sD = 0.0f, sb = 0.0f;
-    for (int bk = 0; bk < B * K; bk++) sA += q[q_off + (ulong)bk * Dc * N + i];
+    for (int b = 0; b < B; b++)
+        for (int k = k_first; k < K; k += k_step) sA += q[q_off + ((ulong)b * K + k) * Dc * N + i];
     dA_log[dA_off + i] += sA * -exp(A_log[A_off + i]);
     if (i % N) return;
     const int c = i / N;
-    for (int bk = 0; bk < B * K; bk++) {
-        sD += pdd[pdd_off + (ulong)bk * Dc + c];
-        sb += pdb[pdb_off + (ulong)bk * Dc + c];
-    }
+    for (int b = 0; b < B; b++)
+        for (int k = k_first; k < K; k += k_step) {
+            sD += pdd[pdd_off + ((ulong)b * K + k) * Dc + c];
+            sb += pdb[pdb_off + ((ulong)b * K + k) * Dc + c];
+        }
     dD[dD_off + c] += sD;
     dbias[dbias_off + c] += sb;
 }

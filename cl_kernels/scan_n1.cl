@@ -194,7 +194,9 @@ kernel void scan_fwd_n1(FWD_ARGS, global float *sd, const ulong sd_off, const in
  * chunk and NV vectors, three forward passes recompute into private arrays exp(-|v|), then
  * delta and its derivative sigmoid(v), then exp(delta A) and the states (from st); a reverse pass
  * forms the adjoint and every gradient. The dBm / dCm contributions of all the block's vectors
- * are summed per token before one lane sum. While chunk k is computed, the rows of chunk k-1
+ * are summed per token before one lane sum; the dA, dD and ddelta_bias partials over the whole
+ * slab, written once into the slot of its last chunk (ke - 1, where its carry was read; the
+ * host has scan_bwd_reduce_params read only those slots), not once per chunk. While chunk k is computed, the rows of chunk k-1
  * (the next one) are prefetched, spread over the four passes: dt in the first, u in the second,
  * dout (and z) in the third, the rows to be written in the reverse pass (unless streaming).
  * All of them in the first pass, as before, was a burst of up to 10 prefetches per token while
@@ -220,16 +222,19 @@ __attribute__((always_inline)) static void bwd_body(BWD_ARGS, const int b0, cons
     const int b = b0 + get_global_id(2);
     BLOCK_SETUP;
     vec gc[NWMAX]; /* adjoint carry entering each chunk from the right */
+    vec accA[NWMAX], accD[NWMAX], accb[NWMAX]; /* dA, dD, ddelta_bias partials of the slab */
     const int ns = HAVE_NT && nt && full && ALIGNED_ROWS(du, du_off + c0, ld_du) &&
                    ALIGNED_ROWS(ddt, ddt_off + c0, ld_ddt);
     vec DL[CHUNKMAX * NV], SG[CHUNKMAX * NV], AA[CHUNKMAX * NV], S[CHUNKMAX * NV];
     vec VB[CHUNKMAX], VC[CHUNKMAX];
     const int ke = k0 + kc;
     const ulong slab0 = (ulong)k0 * chunk;
-    for (int v = 0; v < NWMAX; v++)
+    for (int v = 0; v < NWMAX; v++) {
         gc[v] = v < nv && ke < K ? ldv(q_, q_off + ((ulong)b * K + ke - 1) * Dc + c0 + v * CB,
                                       lanes(c0, v, cend))
                                  : 0.0f;
+        accA[v] = accD[v] = accb[v] = 0.0f;
+    }
     for (int k = ke - 1; k >= k0; k--) {
         const int t0 = k * chunk, nn = min(L, t0 + chunk) - t0;
         for (int i = 0; i < nn; i++) VB[i] = VC[i] = 0.0f;
@@ -315,12 +320,10 @@ __attribute__((always_inline)) static void bwd_body(BWD_ARGS, const int b0, cons
                 VC[i] += vc;
             }
             REP(NV, {
-                const int nc = lanes(c0, v0 + q, cend);
-                const ulong o = ((ulong)b * K + k) * Dc + c0 + (v0 + q) * CB;
                 gc[v0 + q] = gg[q];
-                stv(q_, q_off + o, dAp[q], nc); /* dA partial of chunk k replaces q_k (read) */
-                stv(pdd, pdd_off + o, dDp[q], nc);
-                stv(pdb, pdb_off + o, dbp[q], nc);
+                accA[v0 + q] += dAp[q];
+                accD[v0 + q] += dDp[q];
+                accb[v0 + q] += dbp[q];
             });
         }
         const ulong pb = (((ulong)(b - b0) * G + g) * nblk + j) * Ls + t0 - slab0;
@@ -329,9 +332,15 @@ __attribute__((always_inline)) static void bwd_body(BWD_ARGS, const int b0, cons
             pC[pC_off + pb + i] = hsum(VC[i]);
         }
     }
-    if (k0 > 0)
-        for (int v = 0; v < nv; v++)
-            stv(q_, q_off + ((ulong)b * K + k0 - 1) * Dc + c0 + v * CB, gc[v], lanes(c0, v, cend));
+    for (int v = 0; v < nv; v++) { /* the slab's partials replace the carry read from q_ */
+        const int nc = lanes(c0, v, cend);
+        const ulong o = ((ulong)b * K + ke - 1) * Dc + c0 + v * CB;
+        stv(q_, q_off + o, accA[v], nc);
+        stv(pdd, pdd_off + o, accD[v], nc);
+        stv(pdb, pdb_off + o, accb[v], nc);
+        if (k0 > 0)
+            stv(q_, q_off + ((ulong)b * K + k0 - 1) * Dc + c0 + v * CB, gc[v], nc);
+    }
     if (ns) SFENCE();
 }
 

@@ -660,8 +660,12 @@ climp_status climp_scan_backward(climp_ctx *ctx, const climp_scan_shape *s, clim
         }
     size_t gp, lp;
     flat_geometry(ctx, dn, &gp, &lp);
+    /* CPU_N1 leaves one dA / dD / dbias partial per slab, in the slot of the slab's last chunk
+     * (slabs end at chunks K-1, K-1-kslab, ...); the other variants one per chunk */
+    const int k_first = p.n1 ? (p.K - 1) % p.kslab : 0, k_step = p.n1 ? p.kslab : 1;
     return CLIMP_LAUNCH(ctx, krp, 1, &gp, &lp, climp_arg_i32(p.B), climp_arg_i32(p.K),
-                        climp_arg_i32(p.Dc), climp_arg_i32(p.N), climp_arg_view(A_log),
-                        climp_arg_view(q), climp_arg_view(pdd), climp_arg_view(pdb),
-                        climp_arg_view(dA_log), climp_arg_view(dD), climp_arg_view(ddelta_bias));
+                        climp_arg_i32(k_first), climp_arg_i32(k_step), climp_arg_i32(p.Dc),
+                        climp_arg_i32(p.N), climp_arg_view(A_log), climp_arg_view(q),
+                        climp_arg_view(pdd), climp_arg_view(pdb), climp_arg_view(dA_log),
+                        climp_arg_view(dD), climp_arg_view(ddelta_bias));
 }
