@@ -196,9 +196,10 @@ kernel void scan_fwd_n1(FWD_ARGS, global float *sd, const ulong sd_off, const in
  * forms the adjoint and every gradient. The dBm / dCm contributions of all the block's vectors
  * are summed per token before one lane sum; the dA, dD and ddelta_bias partials over the whole
  * slab, written once into the slot of its last chunk (ke - 1, where its carry was read; the
- * host has scan_bwd_reduce_params read only those slots), not once per chunk. While chunk k is computed, the rows of chunk k-1
- * (the next one) are prefetched, spread over the four passes: dt in the first, u in the second,
- * dout (and z) in the third, the rows to be written in the reverse pass (unless streaming).
+ * host has scan_bwd_reduce_params read only those slots), not once per chunk. While chunk k
+ * is computed, the rows of chunk k-1 (the next one) are prefetched, spread over the four
+ * passes: dt in the first, u in the second, dout (and z) in the third, the rows to be written
+ * in the reverse pass (unless streaming).
  * All of them in the first pass, as before, was a burst of up to 10 prefetches per token while
  * the other passes left memory idle: spreading them measured 1.18-1.39x faster at VMamba-T and
  * VMamba-B stage 0 (batch 1 and 8) and 1.03-1.18x at stage 2. One more argument after b0: nt,
