@@ -29,7 +29,11 @@
  *     window holds several of them.
  *
  * Work-item mapping: dim0 = g*nblk + j (block j of group g), dim2 = b (b - b0 in a backward
- * slab), local size (1, 1, 1). Group g's cpg = Dc/G channels form vpg = ceil(cpg/CB) vectors;
+ * slab), local size (1, 1, 1). The forward may instead get nblk = -gpi: work-item dim0 = i owns
+ * the gpi whole groups [i*gpi, (i+1)*gpi), so it reads and writes whole row segments of
+ * gpi * Dc/G channels (all of a VMamba row at gpi = G), its passes over a token block walking
+ * them group by group with each group's B and C (model/scan.c, n1_rows_ok, has the conditions and
+ * the measurements). Group g's cpg = Dc/G channels form vpg = ceil(cpg/CB) vectors;
  * block j owns vectors [j*nw, (j+1)*nw) with nw = NV * ceil(ceil(vpg/nblk) / NV) (the host picks
  * nblk so that nw <= NWMAX); lanes past the group's end load as 0 and are not stored, and a block
  * whose vectors are all whole runs a copy of the body without masks. Every work-item walks all
@@ -44,6 +48,9 @@
 #endif
 #ifndef NWMAX
 #define NWMAX 32 /* capacity: vectors per work-item */
+#endif
+#ifndef NWF
+#define NWF 128 /* the forward's capacity: vectors per work-item (whole groups of a row) */
 #endif
 #ifndef CHUNKMAX
 #define CHUNKMAX 64 /* capacity for the chunk length: backward keeps 4 x CHUNKMAX x NV vectors */
@@ -104,15 +111,19 @@ static void prefetchw_row(global float *p, ulong o, int count) {
 #endif
 }
 
-/* The block geometry shared by both kernels (model/scan.c computes nw the same way). */
-#define BLOCK_SETUP                                                                           \
-    const int gb = get_global_id(0), cpg = Dc / G;                                            \
-    const int g = gb / nblk, j = gb % nblk, vpg = (cpg + CB - 1) / CB;                       \
-    const int nw = (((vpg + nblk - 1) / nblk + NV - 1) / NV) * NV;                            \
-    const int c0 = g * cpg + j * nw * CB, cend = (g + 1) * cpg;                               \
+/* The block geometry shared by both kernels (model/scan.c computes nw the same way), with CAP
+ * vectors of capacity. nblk < 0 (forward only): the work-item spans gpi = -nblk whole groups,
+ * all their vectors (the host passes it only when every group is whole vectors, a multiple of NV
+ * of them, and gpi groups fit CAP): see fwd_body. */
+#define BLOCK_SETUP(CAP)                                                                      \
+    const int gb = get_global_id(0), cpg = Dc / G, vpg = (cpg + CB - 1) / CB;                \
+    const int gpi = nblk < 0 ? -nblk : 1, nb = nblk < 0 ? 1 : nblk;                          \
+    const int g = gb / nb * gpi, j = gb % nb;                                                 \
+    const int nw = gpi > 1 ? gpi * vpg : (((vpg + nb - 1) / nb + NV - 1) / NV) * NV;         \
+    const int c0 = g * cpg + j * nw * CB, cend = (g + gpi) * cpg;                             \
     const int nv = min(nw, (cend - c0 + CB - 1) / CB); /* vectors with lanes */               \
     const int K = (L + chunk - 1) / chunk;                                                    \
-    vec Av[NWMAX], A2v[NWMAX], Dv[NWMAX], bv[NWMAX]; /* A2 = A log2(e): exp(dA) = 2^(d A2) */ \
+    vec Av[CAP], A2v[CAP], Dv[CAP], bv[CAP]; /* A2 = A log2(e): exp(dA) = 2^(d A2) */         \
     for (int v = 0; v < nv; v++) {                                                            \
         const int nc = lanes(c0, v, cend);                                                    \
         Av[v] = -exp(ldv(A_log, A_off + c0 + v * CB, nc));                                    \
@@ -132,9 +143,10 @@ static void prefetchw_row(global float *p, ulong o, int count) {
  * variant's backward and are left unwritten. */
 __attribute__((always_inline)) static void fwd_body(FWD_ARGS, const int full) {
     const int b = get_global_id(2);
-    BLOCK_SETUP;
-    vec s[NWMAX], DLb[TB * NWMAX];
-    for (int v = 0; v < NWMAX; v++) s[v] = 0.0f;
+    BLOCK_SETUP(NWF);
+    vec s[NWF], DLb[TB * NWF];
+    for (int v = 0; v < NWF; v++) s[v] = 0.0f;
+    const int vg = gpi > 1 ? vpg : nv; /* vectors per group in this work-item */
     const int ns = HAVE_NT && full && ALIGNED_ROWS(out, out_off + c0, ld_out); /* streaming */
     for (int t0 = 0; t0 < L; t0 += TB) {
         const int nt = min(TB, L - t0);
@@ -150,24 +162,26 @@ __attribute__((always_inline)) static void fwd_body(FWD_ARGS, const int full) {
                 vec x[NV], dl[NV];
                 REP(NV, x[q] = LD(dt, dt_off + tk * ld_dt + c0 + (v0 + q) * CB, v0 + q) + bv[v0 + q]);
                 SOFTPLUS(NV, dl, x);
-                REP(NV, DLb[i * NWMAX + v0 + q] = dl[q]);
+                REP(NV, DLb[i * NWF + v0 + q] = dl[q]);
             }
         }
         for (int i = 0; i < nt; i++) { /* pass 2: exp(delta A), the recurrence and the output */
             const int t = t0 + i;
-            const ulong tk = (ulong)b * L + t, bc = b * sb + (ulong)t * sl + g * sg;
-            const float Bt = Bm[B_off + bc], Ct = Cm[C_off + bc];
+            const ulong tk = (ulong)b * L + t;
             if (t % chunk == 0 && t > 0) /* the state entering chunk t / chunk */
                 for (int v = 0; v < nv; v++)
                     ST(st, st_off + ((ulong)b * K + t / chunk) * Dc + c0 + v * CB, v, s[v]);
-            for (int v0 = 0; v0 < nv; v0 += NV) {
+            for (int gi = 0; gi < gpi; gi++) { /* each group's vectors with its B and C */
+                const ulong bc = b * sb + (ulong)t * sl + (ulong)(g + gi) * sg;
+                const float Bt = Bm[B_off + bc], Ct = Cm[C_off + bc];
+                for (int v0 = gi * vg; v0 < min(nv, (gi + 1) * vg); v0 += NV) {
                 vec x[NV], a[NV];
-                REP(NV, x[q] = DLb[i * NWMAX + v0 + q] * A2v[v0 + q]);
+                REP(NV, x[q] = DLb[i * NWF + v0 + q] * A2v[v0 + q]);
                 EXP2_NEG(NV, a, x);
                 REP(NV, {
                     const int v = v0 + q;
                     const vec uv = LD(u, u_off + tk * ld_u + c0 + v * CB, v);
-                    s[v] = a[q] * s[v] + DLb[i * NWMAX + v] * uv * Bt;
+                    s[v] = a[q] * s[v] + DLb[i * NWF + v] * uv * Bt;
                     vec y = Ct * s[v] + Dv[v] * uv;
                     if (has_z) {
                         const vec zv = LD(z, z_off + tk * ld_z + c0 + v * CB, v);
@@ -175,6 +189,7 @@ __attribute__((always_inline)) static void fwd_body(FWD_ARGS, const int full) {
                     }
                     STS(out, out_off + tk * ld_out + c0 + v * CB, v, y, ns);
                 });
+                }
             }
         }
     }
@@ -183,6 +198,10 @@ __attribute__((always_inline)) static void fwd_body(FWD_ARGS, const int full) {
 
 kernel void scan_fwd_n1(FWD_ARGS, global float *sd, const ulong sd_off, const int mode) {
     const int gb = get_global_id(0), cpg = Dc / G, vpg = (cpg + CB - 1) / CB;
+    if (nblk < 0) { /* whole groups: every vector is whole (the host's condition) */
+        if (gb < G / -nblk && (int)get_global_id(2) < B) fwd_body(FWD_NAMES, 1);
+        return;
+    }
     if (gb >= G * nblk || (int)get_global_id(2) >= B) return;
     const int nw = (((vpg + nblk - 1) / nblk + NV - 1) / NV) * NV;
     if ((gb % nblk + 1) * nw * CB <= cpg) fwd_body(FWD_NAMES, 1); /* every vector whole */
@@ -221,7 +240,7 @@ kernel void scan_fwd_n1(FWD_ARGS, global float *sd, const ulong sd_off, const in
 __attribute__((always_inline)) static void bwd_body(BWD_ARGS, const int b0, const int nt,
                                                     const int full) {
     const int b = b0 + get_global_id(2);
-    BLOCK_SETUP;
+    BLOCK_SETUP(NWMAX);
     vec gc[NWMAX]; /* adjoint carry entering each chunk from the right */
     vec accA[NWMAX], accD[NWMAX], accb[NWMAX]; /* dA, dD, ddelta_bias partials of the slab */
     const int ns = HAVE_NT && nt && full && ALIGNED_ROWS(du, du_off + c0, ld_du) &&

@@ -13,6 +13,7 @@
 #define N1_CB 8     /* scan_n1.cl: vector width, */
 #define N1_NV 4     /* vectors advanced together, */
 #define N1_NWMAX 32 /* vectors per work-item at most, */
+#define N1_NWF 128  /* the forward's capacity (whole groups), */
 #define N1_PF 16    /* forward prefetch distance (tokens) */
 #define FPGA_BUF_FLOATS 16384 /* CHUNK * CH * N bound of the FPGA backward's chunk buffer */
 #define DEFAULT_CHUNK 64
@@ -28,6 +29,7 @@ typedef struct plan {
     int nmax, chunkmax; /* compile-time capacities (program buckets) */
     int nblk_item; /* channel blocks per group as work-items (forward, phase A, CPU backward) */
     int nblk_part; /* dBm/dCm partials per group: CPU blocks or GPU work-groups */
+    int nblk_fwd; /* the forward's nblk argument: nblk_item, or -(whole groups per work-item) */
     int kslab, Ls, bslab; /* chunks, tokens and batch elements per backward slab */
     size_t n_st, n_sd, n_q, n_pd, n_p;
 } plan;
@@ -97,6 +99,7 @@ static plan make_plan(const climp_scan_shape *s, int gpu) {
     p.wg = s->wg ? s->wg : DEFAULT_WG;
     p.nblk_item = cdiv(p.cpg, p.cb);
     p.nblk_part = gpu ? cdiv(p.cpg, p.wg) : p.nblk_item;
+    p.nblk_fwd = p.nblk_item;
     p.chunkmax = chunk_bucket(p.chunk);
     /* CPU: one state capacity for all N (stack memory); GPU: registers, so 16, 64 or 256 */
     p.nmax = !gpu ? 256 : p.N <= 16 ? 16 : p.N <= 64 ? 64 : 256;
@@ -214,6 +217,22 @@ static climp_scan_shape resolve_auto(climp_ctx *ctx, const climp_scan_shape *s, 
  * shorter prefetch distance with whole groups did not do the same), the sequential split. nw
  * per block follows from nblk by the kernel's formula (BLOCK_SETUP). Returns 0 (p unchanged)
  * when it does not fit. */
+/* Can the CPU_N1 forward give each work-item `gpi` whole groups (rows of gpi * cpg channels)?
+ * Every group must be whole vectors, a multiple of NV of them, and gpi groups must fit the
+ * kernel's capacity. Measured (scripts/bench_ab, PoCL 3.1, 2-core EPYC, VMamba-T stage 0 at
+ * batch 8, 77 MB per tensor): whole rows of 4 groups (8 work-items) 1.67x faster than blocks of
+ * 12 vectors (64 work-items; paired over 6 rounds, IQR 1.66-1.96), 2 groups 1.09x: a work-item
+ * that reads and writes whole 3 KB rows keeps the memory streams sequential, where blocks read
+ * 384 B pieces 3 KB apart. At batch 1 (2 work-items of 2 groups against 8 blocks) the same
+ * within noise, so the automatic choice keeps `target` work-items. The backward keeps its
+ * blocks: the same whole-row mapping there (prefetching the next chunk's rows whole, in order)
+ * measured 0.89-0.99x. */
+static int n1_rows_ok(const plan *p, int gpi) {
+    const int vpg = p->cpg / N1_CB;
+    return gpi > 1 && p->G % gpi == 0 && p->cpg % N1_CB == 0 && vpg % N1_NV == 0 &&
+           gpi * vpg <= N1_NWF;
+}
+
 static int n1_plan(const climp_device_info *info, const climp_scan_shape *s, plan *p) {
     const int vpg = cdiv(p->cpg, N1_CB);
     const long target = 4L * (info->compute_units ? info->compute_units : 1);
@@ -227,8 +246,18 @@ static int n1_plan(const climp_device_info *info, const climp_scan_shape *s, pla
         nblk = cdiv(vpg, N1_NWMAX);
     plan q = *p;
     q.n1 = 1; /* q.cb stays: the reductions come from that scan.cl program */
-    q.nblk_item = q.nblk_part = nblk;
+    q.nblk_item = q.nblk_part = q.nblk_fwd = nblk;
     q.seq = 1;
+    /* The forward: whole groups per work-item (s->rows, else as many as still leave `target`
+     * work-items), so that each streams whole rows; see n1_rows_ok. */
+    if (s->rows > 1 && n1_rows_ok(p, s->rows))
+        q.nblk_fwd = -s->rows;
+    else if (s->rows == 0)
+        for (int gpi = p->G; gpi > 1; gpi--)
+            if (n1_rows_ok(p, gpi) && per / gpi >= target) {
+                q.nblk_fwd = -gpi;
+                break;
+            }
     plan_slabs(&q, s->slab);
     if (q.n_st + q.n_sd > climp_scan_states_size(s) ||
         q.n_q + 2 * q.n_pd + 2 * q.n_p > climp_scan_bwd_scratch_size(s))
@@ -297,6 +326,7 @@ climp_scan_shape climp_scan_resolve(climp_ctx *ctx, const climp_scan_shape *s) {
         r.wg = 1;
         r.split = CLIMP_SCAN_SPLIT_SEQUENTIAL;
         r.slab = 0;
+        r.rows = 0;
         return r;
     }
     plan p = device_plan(ctx, s);
@@ -306,6 +336,7 @@ climp_scan_shape climp_scan_resolve(climp_ctx *ctx, const climp_scan_shape *s) {
     r.wg = p.wg;
     r.split = p.seq ? CLIMP_SCAN_SPLIT_SEQUENTIAL : CLIMP_SCAN_SPLIT_CHUNKS;
     r.slab = p.Ls * p.bslab;
+    r.rows = p.n1 ? (p.nblk_fwd < 0 ? -p.nblk_fwd : 1) : 0;
     return r;
 }
 
@@ -363,8 +394,8 @@ static climp_status check_inputs(climp_ctx *ctx, const climp_scan_shape *s, clim
 static climp_status get_kernel(climp_ctx *ctx, const plan *p, const char *name, climp_kernel **k) {
     char defs[96], n1name[32];
     if (p->n1 && (!strcmp(name, "scan_fwd") || !strcmp(name, "scan_bwd"))) {
-        snprintf(defs, sizeof defs, "CB=%d NV=%d NWMAX=%d CHUNKMAX=64 PF=%d", N1_CB, N1_NV,
-                 N1_NWMAX, N1_PF);
+        snprintf(defs, sizeof defs, "CB=%d NV=%d NWMAX=%d NWF=%d CHUNKMAX=64 PF=%d", N1_CB, N1_NV,
+                 N1_NWMAX, N1_NWF, N1_PF);
         snprintf(n1name, sizeof n1name, "%s_n1", name);
         return climp_kernel_get(ctx, N1_SRC, defs, n1name, k);
     }
@@ -502,6 +533,10 @@ climp_status climp_scan_forward(climp_ctx *ctx, const climp_scan_shape *s, climp
     const int imode = n++;
     size_t gws[3], lws[3];
     item_geometry(&p, gws, lws);
+    if (p.nblk_fwd < 0) { /* whole groups per work-item */
+        a[5] = climp_arg_i32(p.nblk_fwd);
+        gws[0] = (size_t)(p.G / -p.nblk_fwd);
+    }
     if (p.seq || p.K == 1) {
         a[imode] = climp_arg_i32(1);
         return climp_launch(ctx, kf, 3, gws, lws, n, a);

@@ -75,8 +75,12 @@ typedef struct climp_scan_shape {
      * 1..256, default 64); split: CLIMP_SCAN_SPLIT_* (how chunks map to work-items);
      * slab: backward (batch element, token) rows per launch of the per-block dBm/dCm partials,
      * in whole chunks: all of B and slab/(B*chunk) chunks, or, when slab < B*chunk, one chunk of
-     * slab/chunk batch elements (default: as many as fit max(2^22, B*L*Dc) floats of scratch). */
-    int chunk, variant, cb, wg, split, slab;
+     * slab/chunk batch elements (default: as many as fit max(2^22, B*L*Dc) floats of scratch);
+     * rows: the CPU_N1 forward's whole groups per work-item (0: automatic, as many as leave 4
+     * work-items per compute unit; 1: blocks within a group; n > 1: n groups where that applies,
+     * i.e. n divides G and the groups are whole, a multiple of 32 channels, and n of them at
+     * most 1024 channels; ignored otherwise and by the other variants). */
+    int chunk, variant, cb, wg, split, slab, rows;
 } climp_scan_shape;
 
 /* Tuning table (runtime/climp_runtime.h, climp_tune_int; written by `climp tune`). For each field

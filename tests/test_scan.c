@@ -249,6 +249,27 @@ int main(void) {
     device_check(ctx, &n1a, n1cf, 2, ch3, 3);
     device_check(ctx, &n1b, n1cf, 2, ch3, 3);
     device_check(ctx, &n1c, n1cf, 2, ch3, 3);
+    /* The forward's whole groups per work-item (rows), asked for and automatic: groups of 32
+     * channels (4 vectors) with the gate and padded strides, 2 groups of 64, and rows of 96
+     * vectors (VMamba-T stage 0's 4 x 192 channels); then a shape where rows cannot apply
+     * (groups of 37 channels: the forward keeps blocks). */
+    const spec n1r = {"n1-rows-z", 8, 75, 4 * 32, 1, 4, 1, 3, 5, 0};
+    const spec n1s = {"n1-rows", 3, 130, 2 * 64, 1, 2, 0, 0, 0, 0};
+    const spec n1w = {"n1-rows-wide", 2, 21, 4 * 192, 1, 4, 0, 0, 0, 0};
+    device_check_rows(ctx, &n1r, n1cf, 2, ch3, 3, 4);
+    device_check_rows(ctx, &n1r, n1cf, 1, ch3, 3, 2);
+    device_check(ctx, &n1r, n1cf, 1, ch3, 3);
+    device_check_rows(ctx, &n1s, n1cf, 2, ch3, 3, 2);
+    device_check(ctx, &n1s, n1cf, 1, ch3, 3);
+    device_check_rows(ctx, &n1w, n1cf, 1, ch2, 2, 4);
+    {
+        prob pr = make_prob(&n1a, 1);
+        climp_scan_shape r = pr.s;
+        r.variant = CLIMP_SCAN_CPU_N1, r.rows = 4;
+        tu_check(climp_scan_resolve(ctx, &r).rows == 1, "n1-g4-z: rows 4 does not apply to "
+                                                        "groups of 37 channels (forward in blocks)");
+        free_prob(&pr);
+    }
     for (int i = 0; i < SCAN_NAWKWARD; i++)
         if (scan_awkward[i].N == 1)
             device_check(ctx, &scan_awkward[i], n1cf, 2, ch2, 2);

@@ -248,8 +248,10 @@ static const char *variant_name(int v) {
                                     : "cpu";
 }
 
-static void device_check(climp_ctx *ctx, const spec *sp, const config *cf, int ncf,
-                         const int *chunks, int nch) {
+/* Every config x chunk length of sp against the C reference; rows: the CPU_N1 forward's whole
+ * groups per work-item (climp_scan_shape.rows; 0 automatic), checked to be the one used. */
+static void device_check_rows(climp_ctx *ctx, const spec *sp, const config *cf, int ncf,
+                              const int *chunks, int nch, int rows) {
     prob p = make_prob(sp, 1234 + (uint64_t)sp->L * 7 + sp->Dc);
     refres r = run_ref(&p);
     for (int ci = 0; ci < ncf; ci++)
@@ -257,11 +259,14 @@ static void device_check(climp_ctx *ctx, const spec *sp, const config *cf, int n
             climp_scan_shape s = p.s;
             s.variant = cf[ci].variant, s.cb = cf[ci].cb, s.wg = cf[ci].wg;
             s.split = cf[ci].split, s.chunk = chunks[k], s.slab = cf[ci].slab;
+            s.rows = rows;
             climp_scan_shape rs = climp_scan_resolve(ctx, &s);
             char tag[128];
-            snprintf(tag, sizeof tag, "%s[%s cb=%d wg=%d %s chunk=%d slab=%d]", sp->name,
+            snprintf(tag, sizeof tag, "%s[%s cb=%d wg=%d %s chunk=%d slab=%d rows=%d]", sp->name,
                      variant_name(rs.variant), rs.cb, rs.wg,
-                     split_name(rs.split), rs.chunk, rs.slab);
+                     split_name(rs.split), rs.chunk, rs.slab, rs.rows);
+            if (rows)
+                tu_check(rs.rows == rows, "%s: rows %d as asked", tag, rows);
             refres g;
             run_dev(ctx, &p, &s, &g);
             int fails = 0;
@@ -274,6 +279,11 @@ static void device_check(climp_ctx *ctx, const spec *sp, const config *cf, int n
         }
     free_res(&r);
     free_prob(&p);
+}
+
+static void device_check(climp_ctx *ctx, const spec *sp, const config *cf, int ncf,
+                         const int *chunks, int nch) {
+    device_check_rows(ctx, sp, cf, ncf, chunks, nch, 0);
 }
 
 /* ---------------------------------------------------------------- (3) determinism */
