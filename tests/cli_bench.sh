@@ -43,6 +43,10 @@ ok test $? -eq 0
 ok grep -q "(cached)" "$tmp/f.out"
 ok test "$(grep -c '"key":' "$tmp/f.json")" -eq 1
 ok "$BUILD/tests/test_bench" --validate "$tmp/f.json"
+# AdamW is memory-bound: paired with triads of the moment (--reps 2: two pairs, a finite %)
+ok grep -q '%bw-now' "$tmp/f.out"
+ok grep -q '"pairs":[[:space:]]*2' "$tmp/f.json"
+ok grep -qE '"pct_of_triad_median":[[:space:]]*[0-9]' "$tmp/f.json"
 
 # Reference options (once trainer/bench.c passes them to climp_bench_ref_option).
 if "$BIN" bench --help | grep -q -- '--no-reference'; then

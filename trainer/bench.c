@@ -387,6 +387,7 @@ out:
     if (b.failures) fprintf(stderr, "climp bench: %d item(s) failed (see \"errors\")\n", b.failures);
     cJSON_Delete(b.root);
     climp_energy_close(&b.energy);
+    climp_bench_triad_free(&b);
     climp_ctx_close(b.ctx);
     return s || b.failures ? 1 : 0;
 }

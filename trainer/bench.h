@@ -97,6 +97,9 @@ typedef struct climp_bench {
     climp_energy_meter energy;
     cJSON *root, *kernels, *train, *infer, *scaling, *errors;
     double min_sample_s; /* shortest sample before several calls are batched into one */
+    climp_buffer *bw[3];  /* STREAM triad arrays of climp_bench_triad_now (made on first use) */
+    size_t bw_floats;
+    int bw_warm;
     int failures;        /* items that failed (other than out-of-memory in scaling) */
 } climp_bench;
 
@@ -118,6 +121,12 @@ void climp_bench_error(climp_bench *b, const char *section, const char *item, cl
                        int expected);
 
 climp_status climp_bench_calibrate(climp_bench *b);
+/* One STREAM triad over arrays beyond the caches (64 MiB each; 16 MiB with --quick), timed
+ * now: *gbps is the bandwidth the device gives at this moment. For figures paired with a kernel's
+ * samples on a machine whose bandwidth drifts (trainer/bench_kernels.c, "bw_paired"). The arrays
+ * stay until climp_bench_triad_free. */
+climp_status climp_bench_triad_now(climp_bench *b, double *gbps);
+void climp_bench_triad_free(climp_bench *b);
 cJSON *climp_bench_peaks_json(const climp_bench_peaks *p);
 
 /* Sections. */

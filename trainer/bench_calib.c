@@ -175,6 +175,48 @@ static climp_status measure_bw(climp_bench *b, climp_buffer *x, climp_buffer *y,
     return CLIMP_OK;
 }
 
+climp_status climp_bench_triad_now(climp_bench *b, double *gbps) {
+    *gbps = NAN;
+    if (!b->bw[0]) {
+        const climp_device_info *d = climp_ctx_info(b->ctx);
+        size_t bytes = (size_t)(b->opt.quick ? 16 : 64) << 20;
+        if (d->max_alloc_bytes && bytes > d->max_alloc_bytes) bytes = d->max_alloc_bytes / 256 * 256;
+        b->bw_floats = bytes / 4;
+        static const char *names[3] = {"bench.triad.a", "bench.triad.b", "bench.triad.c"};
+        for (int i = 0; i < 3; i++) {
+            climp_status s = climp_buffer_create(b->ctx, names[i], bytes, &b->bw[i]);
+            if (!s) s = climp_buffer_fill_zero(b->ctx, b->bw[i], 0, bytes);
+            if (s) {
+                climp_bench_triad_free(b);
+                return s;
+            }
+        }
+    }
+    calib_launch l = {b->ctx, NULL, climp_round_up(b->bw_floats / 4, 64), 5, {{0}}};
+    CLIMP_TRY(climp_kernel_get(b->ctx, "calib", "", "calib_triad", &l.k));
+    for (int i = 0; i < 3; i++) l.args[i] = climp_arg_view(climp_buffer_view(b->bw[i]));
+    l.args[3] = climp_arg_f32(0.5f);
+    l.args[4] = climp_arg_i32((int)(b->bw_floats / 4));
+    if (!b->bw_warm) { /* the first pass maps the arrays' pages: untimed */
+        CLIMP_TRY(run_launch(&l));
+        CLIMP_TRY(climp_finish(b->ctx));
+        b->bw_warm = 1;
+    }
+    const double t0 = climp_now_seconds();
+    CLIMP_TRY(run_launch(&l));
+    CLIMP_TRY(climp_finish(b->ctx));
+    *gbps = 3.0 * 4.0 * (double)b->bw_floats / (climp_now_seconds() - t0) / 1e9;
+    return CLIMP_OK;
+}
+
+void climp_bench_triad_free(climp_bench *b) {
+    for (int i = 0; i < 3; i++) {
+        climp_buffer_destroy(b->bw[i]);
+        b->bw[i] = NULL;
+    }
+    b->bw_warm = 0;
+}
+
 static climp_status measure_latency(climp_bench *b, climp_buffer *out) {
     calib_launch l = {b->ctx, NULL, 1, 2, {{0}}};
     CLIMP_TRY(climp_kernel_get(b->ctx, "calib", "", "calib_empty", &l.k));

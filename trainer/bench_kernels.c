@@ -64,6 +64,40 @@ static int wanted(const climp_bench *b, const char *name, const char *model, con
     return !f || strstr(name, f) || strstr(model, f) || strstr(shape, f);
 }
 
+/* Memory-bound cases, paired with the bandwidth of the moment: opt.reps pairs of one call of the
+ * case and one STREAM triad (climp_bench_triad_now), each pair giving the case's GB/s over the
+ * triad's; the median of those ratios (in %) is *pct. On a machine whose bandwidth drifts between
+ * runs (a shared host), it says how close to the memory the case runs whatever the phase, where
+ * % of the calibrated peak (the best triad ever measured) moves with it. JSON "bw_paired". */
+static climp_status bw_paired(climp_bench *b, climp_bench_fn fn, void *user, double bytes,
+                              cJSON *o, double *pct) {
+    climp_bench_stats r, g;
+    memset(&r, 0, sizeof r), memset(&g, 0, sizeof g);
+    r.n = g.n = b->opt.reps < 64 ? (b->opt.reps > 0 ? b->opt.reps : 1) : 64;
+    for (int i = 0; i < r.n; i++) {
+        const double t0 = climp_now_seconds();
+        CLIMP_TRY(fn(user));
+        CLIMP_TRY(climp_finish(b->ctx));
+        const double t = climp_now_seconds() - t0;
+        double gbps;
+        CLIMP_TRY(climp_bench_triad_now(b, &gbps));
+        g.samples[i] = gbps;
+        r.samples[i] = 100 * bytes / t / (gbps * 1e9);
+    }
+    climp_bench_stats_finish(&r);
+    climp_bench_stats_finish(&g);
+    cJSON *p = cJSON_AddObjectToObject(o, "bw_paired");
+    climp_json_num(p, "pairs", r.n);
+    climp_json_num(p, "pct_of_triad_median", r.median);
+    climp_json_num(p, "pct_of_triad_min", r.min);
+    climp_json_num(p, "pct_of_triad_max", r.max);
+    climp_json_num(p, "triad_gbps_median", g.median);
+    climp_json_num(p, "triad_gbps_min", g.min);
+    climp_json_num(p, "triad_gbps_max", g.max);
+    *pct = r.median;
+    return CLIMP_OK;
+}
+
 /* Measure one case and append its record. */
 static void run_case(climp_bench *b, const char *name, const char *model, const char *shape,
                      const char *variant, double flops, double bytes, climp_bench_fn fn,
@@ -104,6 +138,16 @@ static void run_case(climp_bench *b, const char *name, const char *model, const 
     climp_json_num(o, "event_seconds", ev);
     climp_json_num(o, "profiled_wall_seconds", wall);
     cJSON_AddItemToObject(o, "launches", rows);
+    /* Paired with the triad only where the comparison means something: a memory-bound case whose
+     * bytes exceed the device's cache and whose single call is long next to a launch (every
+     * memory-bound case with --quick, so that the tests run it). */
+    const double cache = (double)climp_ctx_info(b->ctx)->global_mem_cache_bytes;
+    const int pair = bytes > 0 && bytes / pb >= flops / pf &&
+                     (b->opt.quick || (t >= 1e-3 && bytes > cache));
+    double now = NAN;
+    if (pair && (s = bw_paired(b, fn, user, bytes, o, &now)))
+        climp_log(CLIMP_LOG_WARN, "bench: %s: no bandwidth pairing (%s)", item,
+                  climp_status_name(s));
     /* The plain-C reference on the same shape and inputs (after the device, so its host copies
      * are the inputs the device used). */
     const double rt = climp_bench_reference(b, name, key, ref, flops, bytes, t, o);
@@ -116,9 +160,11 @@ static void run_case(climp_bench *b, const char *name, const char *model, const 
         const cJSON *rs = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "reference"), "status");
         if (cJSON_IsString(rs)) snprintf(rms, sizeof(rms), "%.10s", rs->valuestring);
     }
-    printf("%-16s %-12s %-40s %-14s %10.3f %10s %9s %9.2f %8.2f %7.2f %6.1f%%\n", name, model,
-           shape, variant, t * 1e3, rms, sp, flops / t / 1e9, bytes / t / 1e9, ai,
-           100 * bound_s / t);
+    char nows[16] = "-";
+    if (isfinite(now)) snprintf(nows, sizeof(nows), "%.1f%%", now);
+    printf("%-16s %-12s %-40s %-14s %10.3f %10s %9s %9.2f %8.2f %7.2f %6.1f%% %8s\n", name,
+           model, shape, variant, t * 1e3, rms, sp, flops / t / 1e9, bytes / t / 1e9, ai,
+           100 * bound_s / t, nows);
     fflush(stdout);
 }
 
@@ -559,9 +605,9 @@ static void bench_ops(climp_bench *b) {
 }
 
 climp_status climp_bench_kernels(climp_bench *b) {
-    printf("\n%-16s %-12s %-40s %-14s %10s %10s %9s %9s %8s %7s %7s\n", "kernel", "model",
+    printf("\n%-16s %-12s %-40s %-14s %10s %10s %9s %9s %8s %7s %7s %8s\n", "kernel", "model",
            "shape", "variant", "median ms", "ref ms", "speed-up", "GFLOP/s", "GB/s", "AI",
-           "%roof");
+           "%roof", "%bw-now");
     cJSON_AddItemToObject(cJSON_GetObjectItem(b->root, "settings"), "reference",
                           climp_bench_ref_settings_json(b));
     climp_bench_ref_reset();
