@@ -15,7 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define CALIB_VERSION 2
+#define CALIB_VERSION 3 /* 3: CPU buffers of >= 16 MiB on huge pages (runtime/buffer.c) */
 #define CALIB_CHAINS 12 /* as in cl_kernels/calib.cl */
 static const int k_widths[5] = {1, 2, 4, 8, 16};
 
