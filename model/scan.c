@@ -209,21 +209,14 @@ static climp_scan_shape resolve_auto(climp_ctx *ctx, const climp_scan_shape *s, 
     return r;
 }
 
-/* Turns a CPU plan into the CPU_N1 one (scan_n1.cl) when it fits the caller's buffers: blocks of
- * up to N1_NWMAX vectors, as few per group as still give 4 work-items per compute unit, but at
- * least 2 per group of more than 2 NV vectors (VMamba-T stage 0 at batch 8, beyond the last-level
- * cache: blocks of 12 vectors ran the forward 1.03x and 1.10x faster than whole groups of 24 in
- * two A/B runs whose arms swapped order every round, the backward the same within noise; a
- * shorter prefetch distance with whole groups did not do the same), the sequential split. nw
- * per block follows from nblk by the kernel's formula (BLOCK_SETUP). Returns 0 (p unchanged)
- * when it does not fit. */
 /* Can the CPU_N1 forward give each work-item `gpi` whole groups (rows of gpi * cpg channels)?
  * Every group must be whole vectors, a multiple of NV of them, and gpi groups must fit the
  * kernel's capacity. Measured (scripts/bench_ab, PoCL 3.1, 2-core EPYC, VMamba-T stage 0 at
- * batch 8, 77 MB per tensor): whole rows of 4 groups (8 work-items) 1.67x faster than blocks of
- * 12 vectors (64 work-items; paired over 6 rounds, IQR 1.66-1.96), 2 groups 1.09x: a work-item
- * that reads and writes whole 3 KB rows keeps the memory streams sequential, where blocks read
- * 384 B pieces 3 KB apart. At batch 1 (2 work-items of 2 groups against 8 blocks) the same
+ * batch 8, 77 MB per tensor): whole rows of 4 groups (8 work-items) 1.27x faster than blocks of
+ * 12 vectors (64 work-items; paired over 8 rounds against the previous build, IQR 1.20-1.38;
+ * 1.67x in an earlier 6-round run), 2 groups 1.09x: a work-item that reads and writes whole
+ * 3 KB rows keeps the memory streams sequential, where blocks read 384 B pieces 3 KB apart.
+ * At batch 1 (2 work-items of 2 groups against 8 blocks) the same
  * within noise, so the automatic choice keeps `target` work-items. The backward keeps its
  * blocks: the same whole-row mapping there (prefetching the next chunk's rows whole, in order)
  * measured 0.89-0.99x. */
@@ -233,6 +226,14 @@ static int n1_rows_ok(const plan *p, int gpi) {
            gpi * vpg <= N1_NWF;
 }
 
+/* Turns a CPU plan into the CPU_N1 one (scan_n1.cl) when it fits the caller's buffers: blocks of
+ * up to N1_NWMAX vectors, as few per group as still give 4 work-items per compute unit, but at
+ * least 2 per group of more than 2 NV vectors (VMamba-T stage 0 at batch 8, beyond the last-level
+ * cache: blocks of 12 vectors ran the forward 1.03x and 1.10x faster than whole groups of 24 in
+ * two A/B runs whose arms swapped order every round, the backward the same within noise; a
+ * shorter prefetch distance with whole groups did not do the same), the sequential split. nw
+ * per block follows from nblk by the kernel's formula (BLOCK_SETUP). Returns 0 (p unchanged)
+ * when it does not fit. */
 static int n1_plan(const climp_device_info *info, const climp_scan_shape *s, plan *p) {
     const int vpg = cdiv(p->cpg, N1_CB);
     const long target = 4L * (info->compute_units ? info->compute_units : 1);
@@ -533,7 +534,7 @@ climp_status climp_scan_forward(climp_ctx *ctx, const climp_scan_shape *s, climp
     const int imode = n++;
     size_t gws[3], lws[3];
     item_geometry(&p, gws, lws);
-    if (p.nblk_fwd < 0) { /* whole groups per work-item */
+    if (p.nblk_fwd < 0) { /* whole groups per work-item: tok_args' nblk (a[5]) */
         a[5] = climp_arg_i32(p.nblk_fwd);
         gws[0] = (size_t)(p.G / -p.nblk_fwd);
     }
