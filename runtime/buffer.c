@@ -11,8 +11,9 @@
  * huge pages (madvise; CLIMP_HUGEPAGES=0 leaves every buffer to the driver). A streaming kernel
  * that walks rows a few KB apart touches a new 4 KB page every row or two, so its TLB misses
  * cost: measured (scripts/bench_ab, PoCL 3.1, 2-core EPYC, VMamba-T stage 0 at batch 8, 77 MB
- * per tensor) the d_state-1 scan forward 1.13x and backward 1.06x faster (paired medians over 4
- * rounds), the training step of vmamba-t+mamba-130m at batch 32 the same or faster. Each such
+ * per tensor, 8 rounds) the d_state-1 scan backward 1.07x faster paired (an A/A pair 0.99x), the
+ * forward 1.16x by the fastest round, the training step of vmamba-t+mamba-130m at batch 32 the
+ * same or faster. Each such
  * buffer starts at its own "colour" inside its first huge page: a different offset modulo 4 KB
  * (k x 128 B) and modulo 64 KB and 2 MB (k x 68 KB). Without it every buffer began on a 2 MB
  * boundary, so u[t] and du[t], dt[t] and ddt[t] shared their low 12 address bits and the
@@ -73,8 +74,8 @@ climp_status climp_buffer_create(climp_ctx *ctx, const char *name, size_t bytes,
         clReleaseMemObject(b->mem);
         err = CL_OUT_OF_HOST_MEMORY;
     }
-    if (err != CL_SUCCESS) free(host);
     if (err != CL_SUCCESS) {
+        free(host);
         free(b);
         climp_error_set("device allocation '%s' of %zu bytes failed on %s (%llu bytes total, "
                         "%llu in use): %s; try a smaller --batch-size or --recompute",

@@ -151,6 +151,19 @@ static climp_status measure_fma(climp_bench *b, climp_buffer *out, int wi, doubl
     return CLIMP_OK;
 }
 
+/* The STREAM triad a = b + 0.5 c over `floats` floats of x, y, z, ready to launch. */
+static climp_status triad_launch(climp_bench *b, climp_buffer *x, climp_buffer *y,
+                                 climp_buffer *z, size_t floats, calib_launch *l) {
+    *l = (calib_launch){b->ctx, NULL, climp_round_up(floats / 4, 64), 5, {{0}}};
+    CLIMP_TRY(climp_kernel_get(b->ctx, "calib", "", "calib_triad", &l->k));
+    l->args[0] = climp_arg_view(climp_buffer_view(x));
+    l->args[1] = climp_arg_view(climp_buffer_view(y));
+    l->args[2] = climp_arg_view(climp_buffer_view(z));
+    l->args[3] = climp_arg_f32(0.5f);
+    l->args[4] = climp_arg_i32((int)(floats / 4));
+    return CLIMP_OK;
+}
+
 static climp_status measure_bw(climp_bench *b, climp_buffer *x, climp_buffer *y, climp_buffer *z,
                                size_t floats) {
     calib_launch l = {b->ctx, NULL, climp_round_up(floats / 4, 64), 0, {{0}}};
@@ -162,13 +175,7 @@ static climp_status measure_bw(climp_bench *b, climp_buffer *x, climp_buffer *y,
     l.args[2] = climp_arg_i32((int)(floats / 4));
     CLIMP_TRY(climp_bench_measure(b, run_launch, &l, 1, &st));
     b->peaks.gbps_copy = 2.0 * 4.0 * floats / st.min / 1e9;
-    CLIMP_TRY(climp_kernel_get(b->ctx, "calib", "", "calib_triad", &l.k));
-    l.nargs = 5;
-    l.args[0] = climp_arg_view(climp_buffer_view(x));
-    l.args[1] = climp_arg_view(climp_buffer_view(y));
-    l.args[2] = climp_arg_view(climp_buffer_view(z));
-    l.args[3] = climp_arg_f32(0.5f);
-    l.args[4] = climp_arg_i32((int)(floats / 4));
+    CLIMP_TRY(triad_launch(b, x, y, z, floats, &l));
     CLIMP_TRY(climp_bench_measure(b, run_launch, &l, 1, &st));
     b->peaks.gbps_triad = 3.0 * 4.0 * floats / st.min / 1e9;
     b->peaks.gbps = fmax(b->peaks.gbps_copy, b->peaks.gbps_triad);
@@ -180,7 +187,8 @@ climp_status climp_bench_triad_now(climp_bench *b, double *gbps) {
     if (!b->bw[0]) {
         const climp_device_info *d = climp_ctx_info(b->ctx);
         size_t bytes = (size_t)(b->opt.quick ? 16 : 64) << 20;
-        if (d->max_alloc_bytes && bytes > d->max_alloc_bytes) bytes = d->max_alloc_bytes / 256 * 256;
+        if (d->max_alloc_bytes && bytes > d->max_alloc_bytes)
+            bytes = d->max_alloc_bytes / 256 * 256;
         b->bw_floats = bytes / 4;
         static const char *names[3] = {"bench.triad.a", "bench.triad.b", "bench.triad.c"};
         for (int i = 0; i < 3; i++) {
@@ -192,11 +200,8 @@ climp_status climp_bench_triad_now(climp_bench *b, double *gbps) {
             }
         }
     }
-    calib_launch l = {b->ctx, NULL, climp_round_up(b->bw_floats / 4, 64), 5, {{0}}};
-    CLIMP_TRY(climp_kernel_get(b->ctx, "calib", "", "calib_triad", &l.k));
-    for (int i = 0; i < 3; i++) l.args[i] = climp_arg_view(climp_buffer_view(b->bw[i]));
-    l.args[3] = climp_arg_f32(0.5f);
-    l.args[4] = climp_arg_i32((int)(b->bw_floats / 4));
+    calib_launch l;
+    CLIMP_TRY(triad_launch(b, b->bw[0], b->bw[1], b->bw[2], b->bw_floats, &l));
     if (!b->bw_warm) { /* the first pass maps the arrays' pages: untimed */
         CLIMP_TRY(run_launch(&l));
         CLIMP_TRY(climp_finish(b->ctx));

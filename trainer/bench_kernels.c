@@ -65,10 +65,11 @@ static int wanted(const climp_bench *b, const char *name, const char *model, con
 }
 
 /* Memory-bound cases, paired with the bandwidth of the moment: opt.reps pairs of one call of the
- * case and the fastest of three STREAM triads (climp_bench_triad_now), each pair giving the case's
- * GB/s over the triad's; the median of those ratios (in %) is *pct. On a machine whose bandwidth drifts between
- * runs (a shared host), it says how close to the memory the case runs whatever the phase, where
- * % of the calibrated peak (the best triad ever measured) moves with it. JSON "bw_paired". */
+ * case and the fastest of three STREAM triads (climp_bench_triad_now), each pair giving the
+ * case's GB/s over the triads'; the median of those ratios (in %) is *pct. On a machine whose
+ * bandwidth drifts between runs (a shared host), it says how close to the memory the case runs
+ * whatever the phase, where % of the calibrated peak (the best triad ever measured) moves with
+ * it. JSON "bw_paired". */
 static climp_status bw_paired(climp_bench *b, climp_bench_fn fn, void *user, double bytes,
                               cJSON *o, double *pct) {
     climp_bench_stats r, g;
