@@ -47,6 +47,7 @@ ok "$BUILD/tests/test_bench" --validate "$tmp/f.json"
 ok grep -q '%bw-now' "$tmp/f.out"
 ok grep -q '"pairs":[[:space:]]*2' "$tmp/f.json"
 ok grep -qE '"pct_of_triad_median":[[:space:]]*[0-9]' "$tmp/f.json"
+ok grep -qE '"cpu_median":[[:space:]]*[0-9]' "$tmp/f.json"
 
 # Reference options (once trainer/bench.c passes them to climp_bench_ref_option).
 if "$BIN" bench --help | grep -q -- '--no-reference'; then

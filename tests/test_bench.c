@@ -97,6 +97,7 @@ static void test_stats(void) {
     tu_check(near(st.mean, 2.8, 1e-12), "mean");
     tu_check(near(st.stddev, sqrt(((0.04 + 3.24 + 1.44 + 3.24 + 4.84)) / 4), 1e-12), "stddev");
     tu_check(st.samples[0] == 3, "raw samples keep their order");
+    tu_check(isnan(st.cpu_median) && isnan(st.cpu_min), "no CPU time where none was measured");
     st.n = 4;
     climp_bench_stats_finish(&st);
     tu_check(st.median == 2, "even median %g", st.median);

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "trainer/cli.h"
@@ -20,8 +22,17 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* User + system CPU seconds of the whole process so far (every thread), NAN on failure. */
+static double cpu_seconds(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return NAN;
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec * 1e-6;
+}
+
 void climp_bench_stats_finish(climp_bench_stats *st) {
     int n = st->n;
+    st->cpu_median = st->cpu_min = NAN; /* climp_bench_measure fills them in */
     if (n < 1) return;
     double s[64], sum = 0;
     memcpy(s, st->samples, sizeof(double) * (size_t)n);
@@ -51,6 +62,8 @@ cJSON *climp_bench_stats_json(const climp_bench_stats *st) {
     for (int i = 0; i < st->n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(st->samples[i]));
     cJSON_AddItemToObject(o, "samples", a);
     climp_json_num(o, "energy_j", st->energy_j);
+    climp_json_num(o, "cpu_median", st->cpu_median);
+    climp_json_num(o, "cpu_min", st->cpu_min);
     return o;
 }
 
@@ -81,15 +94,26 @@ climp_status climp_bench_measure(climp_bench *b, climp_bench_fn fn, void *user,
         }
     }
     st->n = b->opt.reps < 64 ? b->opt.reps : 64;
+    double cpu[64];
+    int cpu_ok = 1;
     climp_energy_begin(&b->energy);
     for (int r = 0; r < st->n; r++) {
-        double t0 = climp_now_seconds();
+        const double c0 = cpu_seconds(), t0 = climp_now_seconds();
         for (int k = 0; k < st->inner; k++) CLIMP_TRY(fn(user));
         CLIMP_TRY(climp_finish(b->ctx));
         st->samples[r] = (climp_now_seconds() - t0) / st->inner;
+        cpu[r] = (cpu_seconds() - c0) / st->inner;
+        cpu_ok &= isfinite(cpu[r]);
     }
     st->energy_j = climp_energy_end(&b->energy);
     climp_bench_stats_finish(st);
+    st->cpu_median = st->cpu_min = NAN;
+    if (cpu_ok && st->n > 0) {
+        qsort(cpu, (size_t)st->n, sizeof(double), cmp_double);
+        const int n = st->n;
+        st->cpu_min = cpu[0];
+        st->cpu_median = n % 2 ? cpu[n / 2] : 0.5 * (cpu[n / 2 - 1] + cpu[n / 2]);
+    }
     return CLIMP_OK;
 }
 
