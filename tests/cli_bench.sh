@@ -118,6 +118,7 @@ assert v["flops_per_item"] == p["vision"], (v["flops_per_item"], p["vision"])
   ok grep -q "round 2/2, b done" "$tmp/ab.err"
   ok "$PY" -c 'import json, sys; r = json.load(open(sys.argv[1]))["rows"][0]
 assert r["min_seconds"]["a"] > 0 and r["ratio_vs_first"]["b"] > 0, r
+assert set(r["peak_gbps_by_arm"]) == {"a", "b"} and r["peak_gbps_by_arm"]["a"] > 0, r
 p = r["paired_ratios_vs_first"]["b"]
 assert len(p) == 2 and all(x > 0 for x in p), r' "$tmp/ab.json"
   "$PY" "$SRC/scripts/bench_ab" --arm a="$BIN" --arm b=/nonexistent/climp --rounds 1 -- kernels \
