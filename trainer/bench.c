@@ -30,6 +30,11 @@ static double cpu_seconds(void) {
            ru.ru_stime.tv_usec * 1e-6;
 }
 
+/* Median of n >= 1 sorted values. */
+static double median_sorted(const double *s, int n) {
+    return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+}
+
 void climp_bench_stats_finish(climp_bench_stats *st) {
     int n = st->n;
     st->cpu_median = st->cpu_min = NAN; /* climp_bench_measure fills them in */
@@ -40,7 +45,7 @@ void climp_bench_stats_finish(climp_bench_stats *st) {
     for (int i = 0; i < n; i++) sum += s[i];
     st->min = s[0];
     st->max = s[n - 1];
-    st->median = n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+    st->median = median_sorted(s, n);
     st->mean = sum / n;
     double var = 0;
     for (int i = 0; i < n; i++) var += (s[i] - st->mean) * (s[i] - st->mean);
@@ -106,13 +111,11 @@ climp_status climp_bench_measure(climp_bench *b, climp_bench_fn fn, void *user,
         cpu_ok &= isfinite(cpu[r]);
     }
     st->energy_j = climp_energy_end(&b->energy);
-    climp_bench_stats_finish(st);
-    st->cpu_median = st->cpu_min = NAN;
+    climp_bench_stats_finish(st); /* leaves the CPU figures NAN */
     if (cpu_ok && st->n > 0) {
         qsort(cpu, (size_t)st->n, sizeof(double), cmp_double);
-        const int n = st->n;
         st->cpu_min = cpu[0];
-        st->cpu_median = n % 2 ? cpu[n / 2] : 0.5 * (cpu[n / 2 - 1] + cpu[n / 2]);
+        st->cpu_median = median_sorted(cpu, st->n);
     }
     return CLIMP_OK;
 }
@@ -196,9 +199,10 @@ static void usage(void) {
     printf(
         "usage: climp bench [kernels|train|infer|scaling|all]... [options]\n\n"
         "The benchmark suite: the same workloads on every OpenCL device, with warm-up,\n"
-        "repetitions (median, min, max, stddev and raw samples), %% of the device's MEASURED peak\n"
-        "(calibrated once per device and cached), roofline bounds, energy where a sensor exists,\n"
-        "and full provenance in --json. Sections (default all):\n"
+        "repetitions (median, min, max, stddev and raw samples; process CPU time per call in the\n"
+        "JSON), %% of the device's MEASURED peak (calibrated once per device and cached), roofline\n"
+        "bounds, energy where a sensor exists, and full provenance in --json. Sections (default\n"
+        "all):\n"
         "  kernels   selective scan fwd/bwd, GEMM on every backend, convs, norms, loss, AdamW;\n"
         "            memory-bound cases beyond the cache also as %% of STREAM triads run\n"
         "            between their calls (%%bw-now: the bandwidth of the moment)\n"

@@ -53,10 +53,10 @@ typedef struct climp_bench_stats {
     double samples[64];    /* raw seconds per call, n <= 64 */
     double energy_j;       /* joules over all timed calls (NAN when unavailable) */
     /* Process CPU time (user + system, all threads) per call: the median and minimum over the
-     * samples, NAN where getrusage failed. Time a hypervisor steals from the machine's vCPUs is
-     * in the wall-clock samples but not here, so on a shared machine this is the steadier
-     * figure for work that keeps every thread busy (a host driver's compute-bound kernel); it
-     * also counts threads that spin while they wait, so it is no time-to-solution. */
+     * samples, NAN where not measured. Time a hypervisor steals from the machine's vCPUs is in
+     * the wall-clock samples but not here, so for work that keeps every thread busy (a CPU
+     * driver's kernel) the two tell stolen time from a slow machine; it also counts threads
+     * that spin while they wait, so it is no time-to-solution. */
     double cpu_median, cpu_min;
 } climp_bench_stats;
 
