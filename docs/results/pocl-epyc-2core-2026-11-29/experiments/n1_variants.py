@@ -35,38 +35,39 @@ def sub(text, old, new, count=None):
     return text.replace(old, new)
 
 
-def body(text, start, end):
-    a, b = text.index(start), text.index(end)
-    return a, b
+FWD = ("static void fwd_body", "kernel void scan_fwd_n1")
+BWD = ("static void bwd_body", "kernel void scan_bwd_n1")
+
+
+def in_body(text, where, edits):
+    """Applies edits, (old, new, count) triples, inside one kernel body only."""
+    a, b = text.index(where[0]), text.index(where[1])
+    part = text[a:b]
+    for old, new, count in edits:
+        part = sub(part, old, new, count)
+    return text[:a] + part + text[b:]
 
 
 def compute_only(s):
-    a, b = body(s, "static void fwd_body", "kernel void scan_fwd_n1")
-    f = s[a:b]
-    f = sub(f, "const ulong tk = (ulong)b * L + t0 + i;", "const ulong tk = (ulong)((t0 + i) & 7);", 1)
-    f = sub(f, "const ulong tk = (ulong)b * L + t;", "const ulong tk = (ulong)(t & 7);", 1)
-    s = s[:a] + f + s[b:]
-    a, b = body(s, "static void bwd_body", "kernel void scan_bwd_n1")
-    g = sub(s[a:b], "const ulong tk = (ulong)b * L + t0 + i, c = c0 + v0 * CB;",
-            "const ulong tk = (ulong)((t0 + i) & 7), c = c0 + v0 * CB;", 4)
-    s = s[:a] + g + s[b:]
+    s = in_body(s, FWD, [
+        ("const ulong tk = (ulong)b * L + t0 + i;", "const ulong tk = (ulong)((t0 + i) & 7);", 1),
+        ("const ulong tk = (ulong)b * L + t;", "const ulong tk = (ulong)(t & 7);", 1)])
+    s = in_body(s, BWD, [
+        ("const ulong tk = (ulong)b * L + t0 + i, c = c0 + v0 * CB;",
+         "const ulong tk = (ulong)((t0 + i) & 7), c = c0 + v0 * CB;", 4)])
     return sub(s, '#include "scan_math.clh"', '#define NT 0\n#include "scan_math.clh"', 1)
 
 
 def no_math(s):
-    a, b = body(s, "static void fwd_body", "kernel void scan_fwd_n1")
-    f = s[a:b]
-    f = sub(f, "SOFTPLUS(NV, dl, x);", "REP(NV, dl[q] = x[q] * 0.5f);", 1)
-    f = sub(f, "EXP2_NEG(NV, a, x);", "REP(NV, a[q] = x[q] * 0.5f + 1.0f);", 1)
-    s = s[:a] + f + s[b:]
-    a, b = body(s, "static void bwd_body", "kernel void scan_bwd_n1")
-    g = s[a:b]
-    g = sub(g, "EXP_NEG(NV, e, x);", "REP(NV, e[q] = x[q] * 0.5f + 1.0f);", 1)
-    g = sub(g, "LOG1P01(NV, l, e);", "REP(NV, l[q] = e[q] * 0.5f);", 1)
-    g = sub(g, "SG[i * NV + q] = (x[q] >= 0.0f ? 1.0f : e[q]) / (1.0f + e[q]);",
-            "SG[i * NV + q] = e[q] * 0.25f;", 1)
-    g = sub(g, "EXP2_NEG(NV, a, x);", "REP(NV, a[q] = x[q] * 0.5f + 1.0f);", 1)
-    return s[:a] + g + s[b:]
+    s = in_body(s, FWD, [
+        ("SOFTPLUS(NV, dl, x);", "REP(NV, dl[q] = x[q] * 0.5f);", 1),
+        ("EXP2_NEG(NV, a, x);", "REP(NV, a[q] = x[q] * 0.5f + 1.0f);", 1)])
+    return in_body(s, BWD, [
+        ("EXP_NEG(NV, e, x);", "REP(NV, e[q] = x[q] * 0.5f + 1.0f);", 1),
+        ("LOG1P01(NV, l, e);", "REP(NV, l[q] = e[q] * 0.5f);", 1),
+        ("SG[i * NV + q] = (x[q] >= 0.0f ? 1.0f : e[q]) / (1.0f + e[q]);",
+         "SG[i * NV + q] = e[q] * 0.25f;", 1),
+        ("EXP2_NEG(NV, a, x);", "REP(NV, a[q] = x[q] * 0.5f + 1.0f);", 1)])
 
 
 def main():
